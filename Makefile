@@ -1,0 +1,50 @@
+# kimg — the two commands a fresh machine needs are `make demo` and `make test`.
+#
+# libtorch comes from PyPI's torch $(TORCH_VERSION) (the version tch 0.26 is built against),
+# installed once into the project venv `.venv`; `.venv/libtorch` links to its `torch/` folder and
+# `.cargo/config.toml` points LIBTORCH there. Set LIBTORCH yourself to use another libtorch.
+
+TORCH_VERSION := 2.13.0
+PYTHON ?= python3
+VENV := .venv
+TORCH_STAMP := $(VENV)/.torch-$(TORCH_VERSION)
+CARGO ?= cargo
+KIMG := target/release/kimg
+
+ifeq ($(origin LIBTORCH), environment)
+SETUP_DEPS :=
+else
+SETUP_DEPS := $(TORCH_STAMP)
+export LIBTORCH := $(CURDIR)/$(VENV)/libtorch
+endif
+export LIBTORCH_CXX11_ABI := 1
+
+.PHONY: setup build demo test lint fmt bench clean-runs
+
+## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
+setup: $(SETUP_DEPS)
+
+$(TORCH_STAMP):
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q torch==$(TORCH_VERSION)
+	ln -sfn "$$($(VENV)/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" $(VENV)/libtorch
+	@touch $@
+
+## build: the optimised kimg binary.
+build: setup
+	$(CARGO) build --release --locked --bin kimg
+
+## demo: resolve and train the quickstart manifest on the bundled data (CPU or GPU).
+demo: build
+	$(KIMG) doctor
+	$(KIMG) show experiments/quickstart.toml
+
+## test: formatting, lints and the whole test suite, exactly as CI runs them.
+test: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) test --locked --all-targets
+
+## bench: the benchmarks recorded in BENCHMARKS.md.
+bench: setup
+	$(CARGO) bench --locked

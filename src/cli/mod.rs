@@ -1,0 +1,46 @@
+//! The command line: clap definitions and dispatch. One file per subcommand; the logic they call
+//! lives in the library modules.
+
+mod doctor;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::Error;
+
+/// Reproducible StyleGAN2/StyleGAN3 training runs from TOML manifests.
+#[derive(Debug, Parser)]
+#[command(name = "kimg", version, about, long_about = None)]
+pub struct Cli {
+    /// The subcommand to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every kimg subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
+    Doctor(doctor::DoctorArgs),
+}
+
+/// Parse the process arguments, run the command, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            let code = error.exit_code();
+            eprintln!("{:?}", miette::Report::new(error));
+            code
+        }
+    }
+}
+
+/// Run one parsed command line.
+pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+    match cli.command {
+        Command::Doctor(args) => doctor::run(&args),
+    }
+}

@@ -1,0 +1,19 @@
+//! kimg turns checked-in TOML manifests into reproducible StyleGAN training runs.
+//!
+//! The flow, module by module:
+//!
+//! ```text
+//! experiments/*.toml ─extends→ presets/**/*.toml   manifest: wire → figment chain → spec
+//!        ↓
+//!   sweep     expand `[sweep]` into concrete runs
+//!   run       identity hash, run directory, status, lock
+//!   schedule  local GPUs or Slurm
+//!   train     loop, loss, ADA, EMA, snapshots on nets + ops
+//! ```
+//!
+//! [`cli`] is the command line; [`device`] reports what libtorch can use.
+
+pub mod cli;
+pub mod device;
+pub mod env_vars;
+pub mod error;
