@@ -12,15 +12,15 @@ use crate::error::Error;
 /// Reproducible StyleGAN2/StyleGAN3 training runs from TOML manifests.
 #[derive(Debug, Parser)]
 #[command(name = "kimg", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// The subcommand to run.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// Every kimg subcommand.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
     Doctor(doctor::DoctorArgs),
 }
@@ -39,7 +39,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Run one parsed command line.
-pub fn run(cli: Cli) -> Result<ExitCode, Error> {
+pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Doctor(args) => doctor::run(&args),
     }
