@@ -22,7 +22,10 @@ fn main() {
     };
     let lib = libtorch.join("lib");
     println!("cargo:rustc-env=KIMG_LIBTORCH_DIR={}", libtorch.display());
-    println!("cargo:rustc-env=KIMG_LIBTORCH_VERSION={}", libtorch_version(&libtorch));
+    println!(
+        "cargo:rustc-env=KIMG_LIBTORCH_VERSION={}",
+        libtorch_version(&libtorch)
+    );
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());
     let cuda_libs: Vec<&str> = ["torch_cuda", "c10_cuda"]
@@ -43,18 +46,26 @@ fn main() {
 /// Write `$OUT_DIR/builtin_presets.rs`: every `presets/**/*.toml` as `(name, text)`, sorted, so the
 /// binary knows the presets wherever it runs.
 fn embed_presets() {
-    let root = Path::new(&env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("presets");
+    let root =
+        Path::new(&env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("presets");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect_toml(&root, &mut files);
     files.sort();
-    let mut code = String::from("/// Presets compiled into the binary: `(name, text)`, sorted by name.\n");
+    let mut code =
+        String::from("/// Presets compiled into the binary: `(name, text)`, sorted by name.\n");
     code.push_str("pub(crate) static BUILTIN_PRESETS: &[(&str, &str)] = &[\n");
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
-        let name = file.strip_prefix(&root).expect("under root").with_extension("");
+        let name = file
+            .strip_prefix(&root)
+            .expect("under root")
+            .with_extension("");
         let name = name.to_string_lossy().replace('\\', "/");
-        code.push_str(&format!("    ({name:?}, include_str!({:?})),\n", file.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, include_str!({:?})),\n",
+            file.display().to_string()
+        ));
     }
     code.push_str("];\n");
     let out = Path::new(&env::var_os("OUT_DIR").expect("cargo sets it")).join("builtin_presets.rs");
@@ -62,7 +73,9 @@ fn embed_presets() {
 }
 
 fn collect_toml(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
@@ -87,11 +100,13 @@ fn find_libtorch() -> Option<PathBuf> {
 /// The version a PyPI torch records in `version.py` (`2.13.0+cu130`), or a plain libtorch's
 /// `build-version` file; `unknown` when neither exists.
 fn libtorch_version(libtorch: &Path) -> String {
-    let from_python = std::fs::read_to_string(libtorch.join("version.py")).ok().and_then(|text| {
-        text.lines()
-            .find_map(|line| line.strip_prefix("__version__ = "))
-            .map(|value| value.trim().trim_matches('\'').to_string())
-    });
+    let from_python = std::fs::read_to_string(libtorch.join("version.py"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("__version__ = "))
+                .map(|value| value.trim().trim_matches('\'').to_string())
+        });
     from_python
         .or_else(|| std::fs::read_to_string(libtorch.join("build-version")).ok())
         .map_or_else(|| "unknown".to_string(), |v| v.trim().to_string())

@@ -65,7 +65,11 @@ impl Report {
     /// Probe libtorch now.
     pub fn probe() -> Report {
         let cuda_available = tch::Cuda::is_available();
-        let gpu_count = if cuda_available { tch::Cuda::device_count().max(0) } else { 0 };
+        let gpu_count = if cuda_available {
+            tch::Cuda::device_count().max(0)
+        } else {
+            0
+        };
         let gpus = (0..gpu_count)
             .map(|index| gpu_info(usize::try_from(index).unwrap_or_default()))
             .collect();
@@ -91,13 +95,21 @@ impl Report {
 fn gpu_info(index: usize) -> GpuInfo {
     // Allocating through libtorch is the portable way to name a device without the CUDA runtime
     // API; tch exposes no device-properties call, so the name comes from `nvidia-smi` when present.
-    let (name, total_memory_bytes) = nvidia_smi_row(index).unwrap_or_else(|| ("CUDA device".into(), 0));
-    GpuInfo { index, name, total_memory_bytes }
+    let (name, total_memory_bytes) =
+        nvidia_smi_row(index).unwrap_or_else(|| ("CUDA device".into(), 0));
+    GpuInfo {
+        index,
+        name,
+        total_memory_bytes,
+    }
 }
 
 fn nvidia_smi_row(index: usize) -> Option<(String, u64)> {
     let output = std::process::Command::new("nvidia-smi")
-        .args(["--query-gpu=name,memory.total", "--format=csv,noheader,nounits"])
+        .args([
+            "--query-gpu=name,memory.total",
+            "--format=csv,noheader,nounits",
+        ])
         .arg(format!("--id={index}"))
         .output()
         .ok()?;
@@ -109,7 +121,9 @@ fn nvidia_smi_row(index: usize) -> Option<(String, u64)> {
 
 /// The version of the libtorch the binary was built against, read by `build.rs`.
 fn libtorch_version() -> String {
-    option_env!("KIMG_LIBTORCH_VERSION").unwrap_or("unknown").to_string()
+    option_env!("KIMG_LIBTORCH_VERSION")
+        .unwrap_or("unknown")
+        .to_string()
 }
 
 impl fmt::Display for Report {
@@ -129,7 +143,11 @@ impl fmt::Display for Report {
             let gib = gpu.total_memory_bytes as f64 / f64::from(1u32 << 30);
             writeln!(f, "GPU {}        {} ({gib:.1} GiB)", gpu.index, gpu.name)?;
         }
-        write!(f, "CPU threads  {} (of {} logical CPUs)", self.cpu_threads, self.cpu_count)
+        write!(
+            f,
+            "CPU threads  {} (of {} logical CPUs)",
+            self.cpu_threads, self.cpu_count
+        )
     }
 }
 

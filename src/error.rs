@@ -16,12 +16,19 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Any error a kimg command can end with.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
+    /// One or more problems in manifests, presets or overrides.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(#[from] crate::manifest::ManifestErrors),
     /// A command-line value that is invalid in a way clap cannot check.
     #[error("{0}")]
     Usage(String),
     /// The machine lacks something the command needs.
     #[error("{0}")]
     Environment(String),
+    /// stdout was closed by the reader (e.g. `| head`): not a failure.
+    #[error("broken pipe")]
+    BrokenPipe,
     /// Reading or writing a file failed.
     #[error("{context}: {source}")]
     Io {
@@ -36,14 +43,18 @@ impl Error {
     /// The process exit code this error maps to.
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            Error::Usage(_) => EXIT_USAGE,
+            Error::Manifest(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Environment(_) => EXIT_ENVIRONMENT,
             Error::Io { .. } => EXIT_RUN_FAILED,
+            Error::BrokenPipe => EXIT_OK,
         })
     }
 
     /// Wrap an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 }

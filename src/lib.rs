@@ -11,9 +11,12 @@
 //!   train     loop, loss, ADA, EMA, snapshots on nets + ops
 //! ```
 //!
+//! [`manifest`] reads manifests and presets into a resolved [`manifest::ExperimentSpec`];
 //! [`cli`] is the command line; [`device`] reports what libtorch can use.
 
 pub mod cli;
 pub mod device;
 pub mod env_vars;
 pub mod error;
+pub mod manifest;
+pub mod ui;

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use crate::device::Report;
 use crate::error::{EXIT_ENVIRONMENT, Error};
+use crate::ui;
 
 /// Options of `kimg doctor`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +19,9 @@ pub(crate) fn run(args: &DoctorArgs) -> Result<ExitCode, Error> {
     let report = Report::probe();
     if args.json {
         let text = serde_json::to_string_pretty(&report).expect("report serialises");
-        println!("{text}");
+        ui::println(&text)?;
     } else {
-        println!("{report}");
+        ui::println(&report.to_string())?;
     }
     if report.is_usable() {
         Ok(ExitCode::SUCCESS)

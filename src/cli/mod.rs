@@ -2,6 +2,8 @@
 //! lives in the library modules.
 
 mod doctor;
+mod presets;
+mod show;
 
 use std::process::ExitCode;
 
@@ -23,6 +25,10 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
     Doctor(doctor::DoctorArgs),
+    /// Print a manifest's resolved configuration and where each value came from.
+    Show(show::ShowArgs),
+    /// List the presets that reproduce the published configuration tables.
+    Presets(presets::PresetsArgs),
 }
 
 /// Parse the process arguments, run the command, and map the outcome to an exit code.
@@ -30,6 +36,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(crate::error::Error::BrokenPipe) => ExitCode::SUCCESS,
         Err(error) => {
             let code = error.exit_code();
             eprintln!("{:?}", miette::Report::new(error));
@@ -42,5 +49,7 @@ pub fn main() -> ExitCode {
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Doctor(args) => doctor::run(&args),
+        Command::Show(args) => show::run(&args),
+        Command::Presets(args) => presets::run(&args),
     }
 }

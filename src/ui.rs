@@ -1,0 +1,33 @@
+//! Terminal output: printing that treats a closed pipe (`kimg presets | head`) as success.
+
+use std::io::Write;
+
+use crate::error::Error;
+
+/// Write `text` to stdout; a broken pipe becomes [`Error::BrokenPipe`] (exit 0, nothing printed).
+pub fn print(text: &str) -> Result<(), Error> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                Error::BrokenPipe
+            } else {
+                Error::io("writing to stdout", e)
+            }
+        })
+}
+
+/// [`print`] followed by a newline.
+pub fn println(text: &str) -> Result<(), Error> {
+    print(&format!("{text}\n"))
+}
+
+/// A number as Python's `%g` would show a table value: integral floats without `.0`.
+pub fn fmt_number(value: &serde_json::Value) -> String {
+    match value.as_f64() {
+        Some(f) if value.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        _ => value.to_string(),
+    }
+}
