@@ -1,1 +1,6 @@
-//! Integration tests.
+//! kimg's integration tests: one binary, one module per feature.
+
+mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
+mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
+mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
+mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows

@@ -1,0 +1,102 @@
+//! The `kimg` binary end to end: exit codes, stdout and stderr.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn kimg() -> Command {
+    let mut cmd = Command::cargo_bin("kimg").unwrap();
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .env("KIMG_NO_PROGRESS", "1");
+    cmd
+}
+
+#[test]
+fn doctor_reports_libtorch_and_exits_zero() {
+    kimg()
+        .arg("doctor")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("libtorch").and(predicate::str::contains("CUDA build")));
+    let out = kimg().args(["doctor", "--json"]).output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["cpu_threads"].as_i64().unwrap() >= 1);
+}
+
+#[test]
+fn show_prints_values_with_their_origin() {
+    kimg()
+        .args([
+            "show",
+            "experiments/afhqv2-stylegan3-t.toml",
+            "--set",
+            "train.seed=7",
+        ])
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("gamma = 8.2")
+                .and(predicate::str::contains("# --set train.seed=7")),
+        );
+    let out = kimg()
+        .args(["show", "experiments/afhqv2-stylegan3-t.toml", "--json"])
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["config"]["train"]["gamma"], 8.2);
+    assert!(
+        value["origins"]["train.cfg"]
+            .as_str()
+            .unwrap()
+            .starts_with("presets/recommended/stylegan3-t-512-gpus8.toml:")
+    );
+}
+
+#[test]
+fn a_bad_manifest_exits_2_naming_file_and_key() {
+    kimg()
+        .args([
+            "show",
+            "tests/fixtures/manifests/invalid/unknown_train_key.toml",
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("unknown_train_key.toml:4:1")
+                .and(predicate::str::contains("did you mean `gamma`?")),
+        );
+    kimg()
+        .args([
+            "show",
+            "experiments/afhqv2-stylegan3-t.toml",
+            "--set",
+            "train.gama=1",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown key `train.gama`"));
+}
+
+#[test]
+fn presets_json_lists_every_row() {
+    let out = kimg().args(["presets", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let presets: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(presets.len(), 66);
+    let t = presets
+        .iter()
+        .find(|p| p["name"] == "paper/afhqv2-512-stylegan3-t")
+        .unwrap();
+    assert_eq!(t["resolution"], 512);
+    assert_eq!(
+        t["options"],
+        serde_json::json!({"cfg": "stylegan3-t", "gpus": 8, "batch": 32, "gamma": 8.2, "mirror": true})
+    );
+    assert_eq!(t["expected"]["s_per_kimg_v100"], 18.47);
+    kimg()
+        .args(["presets", "show", "stylegan2-ada/paper256"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--mbstd-group=8"));
+    kimg().args(["presets", "show", "nope"]).assert().code(2);
+}
