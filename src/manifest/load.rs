@@ -156,7 +156,7 @@ impl Layers {
     }
 }
 
-fn read_source(path: &Path) -> Result<SourceFile, ManifestError> {
+fn read_source(path: &Path) -> Result<SourceFile, ManifestErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         ManifestError::new(
             ErrorKind::Unreadable,

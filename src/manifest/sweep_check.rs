@@ -54,7 +54,7 @@ pub fn check_sweep(layers: &Layers, sweep: &SweepWire) -> Vec<ManifestError> {
         if lengths.len() > 1 {
             let keys: Vec<&str> = group.iter().map(|(k, _)| k.as_str()).collect();
             error(
-                &keys[0].to_string(),
+                keys[0],
                 ErrorKind::InvalidValue,
                 format!(
                     "the lists of a `sweep.zip` group must have equal lengths: {}",
