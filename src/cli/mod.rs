@@ -4,6 +4,7 @@
 mod doctor;
 mod presets;
 mod show;
+mod train;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ pub(crate) enum Command {
     Show(show::ShowArgs),
     /// List the presets that reproduce the published configuration tables.
     Presets(presets::PresetsArgs),
+    /// Train a network with the official train.py options (`--dry-run` resolves and exits).
+    Train(Box<train::TrainArgs>),
 }
 
 /// Parse the process arguments, run the command, and map the outcome to an exit code.
@@ -51,5 +54,6 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Presets(args) => presets::run(&args),
+        Command::Train(args) => train::run(&args),
     }
 }

@@ -100,3 +100,85 @@ fn presets_json_lists_every_row() {
         .stdout(predicate::str::contains("--mbstd-group=8"));
     kimg().args(["presets", "show", "nope"]).assert().code(2);
 }
+
+#[test]
+fn train_validates_like_train_py() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    // Range and choice violations are usage errors (exit 2), as click's are.
+    kimg()
+        .args([
+            "train",
+            "--outdir",
+            out,
+            "--data",
+            "x.zip",
+            "--cfg=stylegan3-t",
+            "--gpus=0",
+            "--batch=4",
+            "--gamma=1",
+        ])
+        .assert()
+        .code(2);
+    kimg()
+        .args([
+            "train",
+            "--outdir",
+            out,
+            "--data",
+            "x.zip",
+            "--cfg=stylegan4",
+            "--gpus=1",
+            "--batch=4",
+            "--gamma=1",
+        ])
+        .assert()
+        .code(2);
+    kimg()
+        .args([
+            "train",
+            "--outdir",
+            out,
+            "--data",
+            "x.zip",
+            "--cfg=stylegan2",
+            "--gpus=1",
+            "--batch=4",
+            "--gamma=1",
+            "--mirror=maybe",
+        ])
+        .assert()
+        .code(2);
+    kimg()
+        .args([
+            "train",
+            "--outdir",
+            out,
+            "--data",
+            "x.zip",
+            "--cfg=stylegan2",
+            "--gpus=1",
+            "--batch=4",
+            "--gamma=1",
+            "--metrics=fid50k_ful",
+        ])
+        .assert()
+        .code(2);
+    // A missing dataset is reported for --data.
+    kimg()
+        .args([
+            "train",
+            "--outdir",
+            out,
+            "--data",
+            "missing.zip",
+            "--cfg=stylegan2",
+            "--gpus=1",
+            "--batch=4",
+            "--gamma=1",
+            "-n",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--data"));
+}

@@ -186,3 +186,85 @@ fn cfg_auto_reproduces_every_default_configuration_row() {
         assert_eq!(a.derived.arch, p.derived.arch);
     }
 }
+
+/// A one-image dataset zip at `resolution` (what `--dry-run` needs to read the resolution).
+fn tiny_dataset(dir: &Path, resolution: u32) -> PathBuf {
+    let path = dir.join(format!("data{resolution}.zip"));
+    let mut png = Vec::new();
+    image::GrayImage::new(resolution, resolution)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    zip.start_file(
+        "00000/img00000000.png",
+        zip::write::SimpleFileOptions::default(),
+    )
+    .unwrap();
+    std::io::Write::write_all(&mut zip, &png).unwrap();
+    zip.finish().unwrap();
+    path
+}
+
+#[test]
+fn every_options_cell_is_a_valid_train_command_that_resolves_like_its_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = Catalog::default();
+    for row in rows() {
+        let summary = catalog
+            .names()
+            .into_iter()
+            .map(|n| summarize(&n, &catalog).unwrap())
+            .find(|s| {
+                let source = s.source.as_ref().unwrap();
+                source.table.as_deref() == Some(row.table.as_str())
+                    && source.section.as_deref() == Some(row.section.as_str())
+                    && source.row == Some(row.index)
+            })
+            .unwrap();
+        let data = tiny_dataset(dir.path(), summary.resolution.unwrap());
+        let options: Vec<String> = row
+            .options
+            .iter()
+            .map(|(k, v)| format!("--{k}={v}"))
+            .collect();
+        let out = assert_cmd::Command::cargo_bin("kimg")
+            .unwrap()
+            .args([
+                "train",
+                "--outdir",
+                dir.path().to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+                "--dry-run",
+            ])
+            .args(&options)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{options:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let json = stdout
+            .split_once("Training options:\n")
+            .unwrap()
+            .1
+            .rsplit_once("\n\nDry run")
+            .unwrap()
+            .0;
+        let from_cli: Value = serde_json::from_str(json).unwrap();
+        let from_preset = serde_json::to_value(resolve_preset(&summary.name)).unwrap();
+        assert_eq!(from_cli["train"], from_preset["train"], "{}", summary.name);
+        assert_eq!(
+            from_cli["data"]["mirror"], from_preset["data"]["mirror"],
+            "{}",
+            summary.name
+        );
+        assert_eq!(
+            from_cli["data"]["resolution"], from_preset["data"]["resolution"],
+            "{}",
+            summary.name
+        );
+    }
+}
