@@ -18,7 +18,6 @@ use crate::ui;
 
 /// Options of `kimg train` (the official `train.py` options, plus `--set`).
 #[derive(Debug, Clone, clap::Args)]
-#[expect(clippy::struct_excessive_bools, reason = "mirrors train.py's flags")]
 pub(crate) struct TrainArgs {
     /// Where to save the results (a numbered run directory is created inside).
     #[arg(long, value_name = "DIR", required = true)]
