@@ -9,7 +9,9 @@ PYTHON ?= python3
 VENV := .venv
 TORCH_STAMP := $(VENV)/.torch-$(TORCH_VERSION)
 CARGO ?= cargo
-KIMG := target/release/kimg
+# The dev profile optimises dependencies fully (Cargo.toml); the tensor math runs in libtorch, so the
+# demo shares the test build instead of compiling everything a second time in release mode.
+KIMG := target/debug/kimg
 
 ifeq ($(origin LIBTORCH), environment)
 SETUP_DEPS :=
@@ -30,14 +32,15 @@ $(TORCH_STAMP):
 	ln -sfn "$$($(VENV)/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" $(VENV)/libtorch
 	@touch $@
 
-## build: the optimised kimg binary.
+## build: the kimg binary.
 build: setup
-	$(CARGO) build --release --locked --bin kimg
+	$(CARGO) build --locked --bin kimg
 
 ## demo: resolve and train the quickstart manifest on the bundled data (CPU or GPU).
 demo: build
 	$(KIMG) doctor
 	$(KIMG) show experiments/quickstart.toml
+	$(KIMG) presets show paper/afhqv2-512-stylegan3-t
 
 ## test: formatting, lints and the whole test suite, exactly as CI runs them.
 test: setup

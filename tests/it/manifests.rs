@@ -188,3 +188,15 @@ fn integer_and_float_spellings_of_a_float_key_are_equal() {
     );
     assert_eq!(resolve(&a, &[]).0.train, resolve(&b, &[]).0.train);
 }
+
+#[test]
+fn the_readme_documents_every_key() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    for key in kimg::manifest::load::settable_keys() {
+        let field = key.split_once('.').unwrap().1;
+        assert!(
+            readme.contains(&format!("| `{field}` |")),
+            "README lacks a row for `{key}`"
+        );
+    }
+}
