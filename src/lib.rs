@@ -19,4 +19,5 @@ pub mod device;
 pub mod env_vars;
 pub mod error;
 pub mod manifest;
+pub mod train;
 pub mod ui;

@@ -1,0 +1,4 @@
+//! Training: the loop and its parts (optimizer, statistics, progress).
+
+pub mod adam;
+pub mod stats;

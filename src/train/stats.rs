@@ -1,0 +1,281 @@
+//! Training statistics as the reference's `torch_utils/training_stats` keeps them, and the
+//! `stats.jsonl` line written every tick.
+//!
+//! A value reported under a name is flattened to float32 and accumulated as `[count, Σx, Σx²]` in
+//! float64. A [`Collector`] turns what was reported since its previous [`Collector::update`] into
+//! `num`/`mean`/`std` (population std); a name with no new data keeps its previous moments.
+
+use std::fmt::Write as _;
+
+use tch::{Kind, Tensor};
+
+/// Accumulated moments of one statistic.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Moments {
+    /// Number of scalars.
+    pub count: f64,
+    /// Σx.
+    pub sum: f64,
+    /// Σx².
+    pub sum_sq: f64,
+}
+
+impl Moments {
+    /// The mean (NaN when empty).
+    pub fn mean(&self) -> f64 {
+        self.sum / self.count
+    }
+
+    /// Population standard deviation, `sqrt(max(Σx²/n − mean², 0))`.
+    pub fn std(&self) -> f64 {
+        let mean = self.mean();
+        (self.sum_sq / self.count - mean * mean).max(0.0).sqrt()
+    }
+
+    fn add(&mut self, value: f64) {
+        self.count += 1.0;
+        self.sum += value;
+        self.sum_sq += value * value;
+    }
+}
+
+/// Collects reported values whose names pass a filter, and snapshots them on [`Collector::update`].
+#[derive(Debug, Clone, Default)]
+pub struct Collector {
+    /// Only names equal to one of these are collected (all when empty).
+    only: Vec<String>,
+    /// Names in first-report order.
+    order: Vec<String>,
+    pending: Vec<Moments>,
+    current: Vec<Moments>,
+}
+
+impl Collector {
+    /// A collector of every name.
+    pub fn all() -> Collector {
+        Collector::default()
+    }
+
+    /// A collector of the given names only (e.g. `Loss/signs/real` for ADA).
+    pub fn only(names: &[&str]) -> Collector {
+        Collector {
+            only: names.iter().map(|n| (*n).to_string()).collect(),
+            ..Collector::default()
+        }
+    }
+
+    fn slot(&mut self, name: &str) -> Option<usize> {
+        if !self.only.is_empty() && !self.only.iter().any(|n| n == name) {
+            return None;
+        }
+        Some(
+            self.order
+                .iter()
+                .position(|n| n == name)
+                .unwrap_or_else(|| {
+                    self.order.push(name.to_string());
+                    self.pending.push(Moments::default());
+                    self.current.push(Moments::default());
+                    self.order.len() - 1
+                }),
+        )
+    }
+
+    /// Report every element of `values` under `name`.
+    pub fn report(&mut self, name: &str, values: &Tensor) {
+        let Some(slot) = self.slot(name) else { return };
+        let flat = values
+            .detach()
+            .to_kind(Kind::Float)
+            .flatten(0, -1)
+            .to_device(tch::Device::Cpu);
+        let values: Vec<f32> = Vec::<f32>::try_from(&flat).expect("float tensor converts");
+        for value in values {
+            self.pending[slot].add(f64::from(value));
+        }
+    }
+
+    /// Report plain scalars under `name` (timings, progress counters).
+    pub fn report_scalar(&mut self, name: &str, value: f64) {
+        if let Some(slot) = self.slot(name) {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "the reference stores float32"
+            )]
+            let value = f64::from(value as f32);
+            self.pending[slot].add(value);
+        }
+    }
+
+    /// Take what was reported since the previous update; names without new data keep theirs.
+    pub fn update(&mut self) {
+        for (current, pending) in self.current.iter_mut().zip(&mut self.pending) {
+            if pending.count > 0.0 {
+                *current = std::mem::take(pending);
+            }
+        }
+    }
+
+    /// The moments of `name` as of the last update.
+    pub fn get(&self, name: &str) -> Option<Moments> {
+        self.order
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.current[i])
+    }
+
+    /// Every collected name, in first-report order.
+    pub fn names(&self) -> &[String] {
+        &self.order
+    }
+
+    /// One `stats.jsonl` line: `{"<name>": {"num": n, "mean": m, "std": s}, …, "timestamp": t}`,
+    /// floats as Python's `json` writes them (`NaN` tokens included).
+    pub fn jsonl_line(&self, timestamp: f64) -> String {
+        let mut line = String::from("{");
+        for (name, moments) in self.order.iter().zip(&self.current) {
+            let name = serde_json::to_string(name).expect("strings serialise");
+            let _ = write!(
+                line,
+                "{name}: {{\"num\": {}, \"mean\": {}, \"std\": {}}}, ",
+                py_float(moments.count),
+                py_float(moments.mean()),
+                py_float(moments.std())
+            );
+        }
+        let _ = write!(line, "\"timestamp\": {}}}", py_float(timestamp));
+        line
+    }
+}
+
+/// A float as Python's `repr`/`json` prints it: shortest round-trip digits, fixed notation for
+/// exponents in [-4, 16), else `1e-05` style; `NaN`, `Infinity`, `-Infinity`.
+pub fn py_float(value: f64) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
+    }
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` has an exponent");
+    let exponent: i32 = exponent.parse().expect("integer exponent");
+    let (sign, mantissa) = mantissa
+        .strip_prefix('-')
+        .map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (-4..16).contains(&exponent) {
+        let point = exponent + 1;
+        let text = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else {
+            let point = point as usize;
+            if digits.len() > point {
+                format!("{}.{}", &digits[..point], &digits[point..])
+            } else {
+                format!("{digits}{}.0", "0".repeat(point - digits.len()))
+            }
+        };
+        format!("{sign}{text}")
+    } else {
+        let mantissa = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.abs())
+    }
+}
+
+/// Seconds as the reference's `format_time`: `12s`, `3m 05s`, `2h 03m 04s`, `1d 02h 03m`.
+pub fn format_time(seconds: f64) -> String {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "durations are small and positive"
+    )]
+    let s = seconds.max(0.0).round_ties_even() as u64;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m {:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h {:02}m {:02}s", s / 3600, (s / 60) % 60, s % 60),
+        _ => format!(
+            "{}d {:02}h {:02}m",
+            s / 86400,
+            (s / 3600) % 24,
+            (s / 60) % 60
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Collector, format_time, py_float};
+
+    #[test]
+    fn floats_print_like_python() {
+        let cases = [
+            (0.1, "0.1"),
+            (10.0, "10.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (123_456.789, "123456.789"),
+            (1e16, "1e+16"),
+            (1.5e16, "1.5e+16"),
+            (-2.5e-7, "-2.5e-07"),
+            (f64::NAN, "NaN"),
+            (0.0, "0.0"),
+            (1_700_000_000.123_456_7, "1700000000.1234567"),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(py_float(value), expected, "{value}");
+        }
+    }
+
+    #[test]
+    fn times_format_like_the_reference() {
+        assert_eq!(format_time(12.5), "12s");
+        assert_eq!(format_time(13.5), "14s");
+        assert_eq!(format_time(185.0), "3m 05s");
+        assert_eq!(format_time(7384.0), "2h 03m 04s");
+        assert_eq!(format_time(93_784.0), "1d 02h 03m");
+    }
+
+    #[test]
+    fn collectors_keep_previous_moments_and_filter_names() {
+        let mut all = Collector::all();
+        let mut ada = Collector::only(&["Loss/signs/real"]);
+        for c in [&mut all, &mut ada] {
+            c.report(
+                "Loss/signs/real",
+                &tch::Tensor::from_slice(&[1.0f32, -1.0, 1.0]),
+            );
+            c.report("Loss/G/loss", &tch::Tensor::from_slice(&[2.0f32]));
+            c.update();
+        }
+        let m = all.get("Loss/signs/real").unwrap();
+        assert_eq!((m.count, m.mean()), (3.0, 1.0 / 3.0));
+        assert_eq!(ada.names(), ["Loss/signs/real"]);
+        all.report("Loss/G/loss", &tch::Tensor::from_slice(&[4.0f32, 6.0]));
+        all.update();
+        assert_eq!(all.get("Loss/signs/real").unwrap().count, 3.0, "kept");
+        assert_eq!(all.get("Loss/G/loss").unwrap().mean(), 5.0);
+        assert_eq!(all.get("Loss/G/loss").unwrap().std(), 1.0);
+        assert!(
+            all.jsonl_line(1.5)
+                .starts_with("{\"Loss/signs/real\": {\"num\": 3.0, \"mean\": 0.3333333333333333")
+        );
+    }
+}
