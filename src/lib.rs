@@ -19,5 +19,6 @@ pub mod device;
 pub mod env_vars;
 pub mod error;
 pub mod manifest;
+pub mod snapshot;
 pub mod train;
 pub mod ui;

@@ -4,3 +4,4 @@ mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows
+mod snapshot; // official network pickles read without Python

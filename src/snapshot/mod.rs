@@ -1,0 +1,4 @@
+//! Network snapshots: reading the official pickles.
+
+pub mod official;
+pub mod pickle;
