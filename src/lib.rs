@@ -18,6 +18,7 @@ pub mod cli;
 pub mod device;
 pub mod env_vars;
 pub mod error;
+pub mod fsutil;
 pub mod manifest;
 pub mod snapshot;
 pub mod train;

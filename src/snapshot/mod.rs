@@ -1,4 +1,5 @@
-//! Network snapshots: reading the official pickles.
+//! Network snapshots: kimg's own safetensors files and the official pickles.
 
+pub mod file;
 pub mod official;
 pub mod pickle;
