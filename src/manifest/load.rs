@@ -258,7 +258,8 @@ impl Stack {
         figment = figment.merge(
             Env::prefixed(env_vars::CONFIG_PREFIX)
                 .filter(|key| {
-                    key.as_str().starts_with("train__") || key.as_str().starts_with("data__")
+                    let key = key.as_str().to_ascii_lowercase();
+                    key.starts_with("train__") || key.starts_with("data__")
                 })
                 .split("__"),
         );
@@ -361,6 +362,10 @@ fn check_file(file: &SourceFile, errors: &mut Vec<ManifestError>) -> Option<Mani
                 error.message().trim().to_string(),
             );
             if let Some(span) = error.span() {
+                if let Some(key) = file.key_at(span.start) {
+                    e.message = format!("`{key}`: {}", e.message);
+                    e.key = Some(key);
+                }
                 e.location = file.location(Some(&span));
                 e.span = Some(to_span(&span));
             }

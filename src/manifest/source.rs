@@ -44,6 +44,12 @@ impl SourceFile {
         }
     }
 
+    /// The dotted key whose value contains the byte `offset` (the key a type error is about).
+    pub fn key_at(&self, offset: usize) -> Option<String> {
+        let document = toml_edit::ImDocument::parse(self.text.as_str()).ok()?;
+        key_containing(document.as_table(), offset, "")
+    }
+
     /// `(line, column)`, both 1-based, of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let before = &self.text[..offset.min(self.text.len())];
@@ -86,6 +92,25 @@ fn longest_key<'p>(
         })
 }
 
+fn key_containing(table: &dyn toml_edit::TableLike, offset: usize, prefix: &str) -> Option<String> {
+    for (key, item) in table.iter() {
+        let path = if prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        if let Some(inner) = item.as_table_like() {
+            if let Some(found) = key_containing(inner, offset, &path) {
+                return Some(found);
+            }
+        }
+        if item.span().is_some_and(|span| span.contains(&offset)) {
+            return Some(path);
+        }
+    }
+    None
+}
+
 /// A miette span from a byte range.
 pub fn to_span(range: &Range<usize>) -> SourceSpan {
     SourceSpan::new(range.start.into(), range.end - range.start)
@@ -112,5 +137,9 @@ mod tests {
             "x.toml:5:1"
         );
         assert_eq!(f.key_span("train.batch"), None);
+        assert_eq!(
+            f.key_at(f.text.find('2').unwrap()).as_deref(),
+            Some("train.gamma")
+        );
     }
 }

@@ -182,3 +182,33 @@ fn train_validates_like_train_py() {
         .code(2)
         .stderr(predicate::str::contains("--data"));
 }
+
+#[test]
+fn environment_overrides_sit_between_the_manifest_and_set() {
+    let out = kimg()
+        .args(["show", "experiments/afhqv2-stylegan3-t.toml", "--json"])
+        .env("KIMG_TRAIN__GAMMA", "3")
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["config"]["train"]["gamma"], 3.0);
+    assert!(
+        value["origins"]["train.gamma"]
+            .as_str()
+            .unwrap()
+            .contains("environment")
+    );
+    let out = kimg()
+        .args([
+            "show",
+            "experiments/afhqv2-stylegan3-t.toml",
+            "--json",
+            "--set",
+            "train.gamma=5",
+        ])
+        .env("KIMG_TRAIN__GAMMA", "3")
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["config"]["train"]["gamma"], 5.0);
+}
