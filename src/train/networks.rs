@@ -1,0 +1,55 @@
+//! What the loss and the training loop need from the networks and the augmentation pipe.
+//!
+//! The networks themselves live in `nets/`; these traits keep the training code independent of
+//! the architecture (StyleGAN2, StyleGAN3-T/R) and make the loss testable on its own.
+
+use tch::{Tensor, nn};
+
+/// How a synthesis network draws its per-layer noise (StyleGAN2 only; StyleGAN3 has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoiseMode {
+    /// Fresh `randn` per layer and call (training, metrics).
+    Random,
+    /// The stored `noise_const` buffers (snapshots grids, `kimg generate` default).
+    Const,
+    /// No noise.
+    None,
+}
+
+/// A generator as the loss and the loop use it.
+pub trait GeneratorNet {
+    /// Latent size.
+    fn z_dim(&self) -> i64;
+    /// Label size (0 when unconditional).
+    fn c_dim(&self) -> i64;
+    /// Number of intermediate latents the synthesis consumes.
+    fn num_ws(&self) -> i64;
+    /// Mapping: `z [N, z_dim]`, `c [N, c_dim]` → `ws [N, num_ws, w_dim]`; with `update_emas` the
+    /// `w_avg` tracking buffer is updated.
+    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor;
+    /// Synthesis: `ws` → images `[N, C, H, W]` in [-1, 1]; `training` selects the reference's
+    /// training-mode code paths (e.g. StyleGAN2's non-fused modulated convolution).
+    fn synthesis(
+        &self,
+        ws: &Tensor,
+        noise_mode: NoiseMode,
+        update_emas: bool,
+        training: bool,
+    ) -> Tensor;
+    /// Parameters and buffers, named as the official `state_dict`.
+    fn var_store(&self) -> &nn::VarStore;
+}
+
+/// A discriminator as the loss uses it.
+pub trait DiscriminatorNet {
+    /// Logits `[N, 1]` for images `[N, C, H, W]` and labels `[N, c_dim]`.
+    fn forward(&self, img: &Tensor, c: &Tensor, update_emas: bool) -> Tensor;
+    /// Parameters and buffers, named as the official `state_dict`.
+    fn var_store(&self) -> &nn::VarStore;
+}
+
+/// A differentiable augmentation applied to every image D sees.
+pub trait Augmenter {
+    /// Augment `[N, C, H, W]` images.
+    fn augment(&self, images: &Tensor) -> Tensor;
+}
