@@ -261,14 +261,14 @@ impl StyleGan2Loss {
             let real_logits = self.run_d(nets, &real_img, batch.real_c, blur_sigma, false);
             report("Loss/scores/real", &real_logits);
             report("Loss/signs/real", &real_logits.sign());
-            let mut total = real_logits.zeros_like();
+            let mut terms = Vec::with_capacity(2);
             if matches!(phase, Phase::Dmain | Phase::Dboth) {
                 let loss_dreal = (-&real_logits).softplus();
                 let d_loss = loss_dgen
                     .as_ref()
                     .map_or_else(|| loss_dreal.detach(), |g| g + loss_dreal.detach());
                 report("Loss/D/loss", &d_loss);
-                total = total + loss_dreal;
+                terms.push(loss_dreal);
             }
             if with_r1 {
                 let r1_grads =
@@ -281,8 +281,12 @@ impl StyleGan2Loss {
                 let loss_dr1 = &r1_penalty * (self.config.r1_gamma / 2.0);
                 report("Loss/r1_penalty", &r1_penalty);
                 report("Loss/D/reg", &loss_dr1);
-                total = total + loss_dr1.unsqueeze(1);
+                terms.push(loss_dr1.unsqueeze(1));
             }
+            let total = terms
+                .into_iter()
+                .reduce(|a, b| a + b)
+                .expect("Dmain or Dreg adds a term");
             (total.mean(Kind::Float) * gain).backward();
         }
     }
