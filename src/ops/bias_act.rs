@@ -1,0 +1,140 @@
+//! Bias, activation, gain and clamp in one op — port of `torch_utils/ops/bias_act.py`'s reference
+//! path (spec §7.1).
+
+use tch::Tensor;
+
+/// The activations of the reference, with their default `alpha` and `gain`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// Identity.
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// Leaky ReLU with slope `alpha` (default 0.2).
+    Lrelu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// Logistic sigmoid.
+    Sigmoid,
+    /// ELU with α = 1.
+    Elu,
+    /// SELU.
+    Selu,
+    /// `log(1 + eˣ)`.
+    Softplus,
+    /// `x·sigmoid(x)`.
+    Swish,
+}
+
+impl Activation {
+    /// Parse the reference's name (`"lrelu"` …).
+    pub fn parse(name: &str) -> Option<Activation> {
+        Some(match name {
+            "linear" => Activation::Linear,
+            "relu" => Activation::Relu,
+            "lrelu" => Activation::Lrelu,
+            "tanh" => Activation::Tanh,
+            "sigmoid" => Activation::Sigmoid,
+            "elu" => Activation::Elu,
+            "selu" => Activation::Selu,
+            "softplus" => Activation::Softplus,
+            "swish" => Activation::Swish,
+            _ => return None,
+        })
+    }
+
+    /// Default `alpha` (only `lrelu` uses one).
+    pub fn default_alpha(self) -> f64 {
+        if self == Activation::Lrelu { 0.2 } else { 0.0 }
+    }
+
+    /// Default gain: √2 for relu, lrelu and swish, else 1.
+    pub fn default_gain(self) -> f64 {
+        match self {
+            Activation::Relu | Activation::Lrelu | Activation::Swish => std::f64::consts::SQRT_2,
+            _ => 1.0,
+        }
+    }
+
+    fn apply(self, x: &Tensor, alpha: f64) -> Tensor {
+        match self {
+            Activation::Linear => x.shallow_clone(),
+            Activation::Relu => x.relu(),
+            Activation::Lrelu => leaky_relu(x, alpha),
+            Activation::Tanh => x.tanh(),
+            Activation::Sigmoid => x.sigmoid(),
+            Activation::Elu => x.elu(),
+            Activation::Selu => x.selu(),
+            Activation::Softplus => x.softplus(),
+            Activation::Swish => x.sigmoid() * x,
+        }
+    }
+}
+
+/// `x` where `x > 0`, else `slope·x` — `torch.nn.functional.leaky_relu`, built from `where` so it
+/// stays differentiable twice (R1 and path length need double backward).
+pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
+    x.where_self(&x.gt(0.0), &(x * slope))
+}
+
+/// Options of [`bias_act`]; `None` means the activation's default.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BiasAct {
+    /// The activation.
+    pub act: Activation,
+    /// Slope of lrelu.
+    pub alpha: Option<f64>,
+    /// Output scale.
+    pub gain: Option<f64>,
+    /// Clamp the output to `[-clamp, clamp]`.
+    pub clamp: Option<f64>,
+    /// The axis the bias runs along.
+    pub dim: i64,
+}
+
+impl BiasAct {
+    /// `act` with default alpha and gain, no clamp, bias along dim 1.
+    pub fn new(act: Activation) -> BiasAct {
+        BiasAct {
+            act,
+            alpha: None,
+            gain: None,
+            clamp: None,
+            dim: 1,
+        }
+    }
+}
+
+/// `act(x + b) · gain`, clamped: `b` is broadcast along `options.dim`.
+pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Tensor {
+    let biased = match b {
+        Some(b) => {
+            let shape: Vec<i64> = (0..x.dim())
+                .map(|i| {
+                    if i64::try_from(i).expect("small") == options.dim {
+                        -1
+                    } else {
+                        1
+                    }
+                })
+                .collect();
+            x + b.reshape(shape.as_slice())
+        }
+        None => x.shallow_clone(),
+    };
+    let activated = options.act.apply(
+        &biased,
+        options.alpha.unwrap_or_else(|| options.act.default_alpha()),
+    );
+    // Out-of-place on purpose: some activations keep their output for the backward pass.
+    let gain = options.gain.unwrap_or_else(|| options.act.default_gain());
+    let scaled = if gain == 1.0 {
+        activated
+    } else {
+        activated * gain
+    };
+    match options.clamp.filter(|c| *c >= 0.0) {
+        Some(clamp) => scaled.clamp(-clamp, clamp),
+        None => scaled,
+    }
+}

@@ -1,0 +1,229 @@
+//! Upsample, pad, FIR-filter and downsample — port of `torch_utils/ops/upfirdn2d.py`'s reference
+//! path and its wrappers `setup_filter`, `filter2d`, `upsample2d`, `downsample2d` (spec §7.2–7.3).
+//!
+//! Filters are 2-D `[fh, fw]` or 1-D `[f]`; 1-D filters are separable (applied along x, then y).
+
+use tch::{Kind, Tensor};
+
+/// Per-axis integer pair `(x, y)`, as the reference's `up`/`down` (an int or `[x, y]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Factor {
+    /// Along x (width).
+    pub x: i64,
+    /// Along y (height).
+    pub y: i64,
+}
+
+impl From<i64> for Factor {
+    fn from(v: i64) -> Self {
+        Factor { x: v, y: v }
+    }
+}
+
+/// Padding `[x0, x1, y0, y1]` (negative values crop), as the reference's `padding` argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Padding {
+    /// Left.
+    pub x0: i64,
+    /// Right.
+    pub x1: i64,
+    /// Top.
+    pub y0: i64,
+    /// Bottom.
+    pub y1: i64,
+}
+
+impl Padding {
+    /// The same padding on every side.
+    pub fn all(p: i64) -> Padding {
+        Padding {
+            x0: p,
+            x1: p,
+            y0: p,
+            y1: p,
+        }
+    }
+
+    /// `[px, py]`: `px` left and right, `py` top and bottom.
+    pub fn xy(px: i64, py: i64) -> Padding {
+        Padding {
+            x0: px,
+            x1: px,
+            y0: py,
+            y1: py,
+        }
+    }
+
+    /// `[x0, x1, y0, y1]`.
+    pub fn new(x0: i64, x1: i64, y0: i64, y1: i64) -> Padding {
+        Padding { x0, x1, y0, y1 }
+    }
+}
+
+/// `setup_filter`: taps as float32; 1-D filters with fewer than 8 taps become 2-D outer products
+/// unless `separable` says otherwise; normalised to sum 1, flipped if asked, scaled by
+/// `gain^(ndim/2)`.
+pub fn setup_filter(
+    taps: &Tensor,
+    normalize: bool,
+    flip: bool,
+    gain: f64,
+    separable: Option<bool>,
+) -> Tensor {
+    let mut f = taps.to_kind(Kind::Float);
+    if f.dim() == 0 {
+        f = f.reshape([1]);
+    }
+    let separable = separable.unwrap_or(f.dim() == 1 && f.size()[0] >= 8);
+    if f.dim() == 1 && !separable {
+        f = f.outer(&f);
+    }
+    if normalize {
+        f = &f / f.sum(Kind::Float);
+    }
+    if flip {
+        let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
+        f = f.flip(dims.as_slice());
+    }
+    #[expect(clippy::cast_precision_loss, reason = "ndim is 1 or 2")]
+    let exponent = f.dim() as f64 / 2.0;
+    f * gain.powf(exponent)
+}
+
+/// `(fw, fh)` of a filter: 1×1 for none, `(n, n)` for a 1-D filter.
+pub fn filter_size(f: Option<&Tensor>) -> (i64, i64) {
+    match f {
+        None => (1, 1),
+        Some(f) if f.dim() == 1 => (f.size()[0], f.size()[0]),
+        Some(f) => (f.size()[1], f.size()[0]),
+    }
+}
+
+/// `upfirdn2d` on `x [N, C, H, W]`: zero-insertion upsampling, padding/cropping, FIR filtering
+/// (true convolution unless `flip_filter`), decimation.
+pub fn upfirdn2d(
+    x: &Tensor,
+    f: Option<&Tensor>,
+    up: Factor,
+    down: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: f64,
+) -> Tensor {
+    let [n, c, h, w] = x.size()[..] else {
+        panic!("upfirdn2d expects [N, C, H, W], got {:?}", x.size())
+    };
+    // Upsample by inserting zeros after every sample.
+    let mut y = x.reshape([n, c, h, 1, w, 1]);
+    y = y.constant_pad_nd([0, up.x - 1, 0, 0, 0, up.y - 1]);
+    y = y.reshape([n, c, h * up.y, w * up.x]);
+    // Pad (positive) then crop (negative).
+    y = y.constant_pad_nd([
+        padding.x0.max(0),
+        padding.x1.max(0),
+        padding.y0.max(0),
+        padding.y1.max(0),
+    ]);
+    let (ph, pw) = (y.size()[2], y.size()[3]);
+    let (top, bottom) = ((-padding.y0).max(0), (-padding.y1).max(0));
+    let (left, right) = ((-padding.x0).max(0), (-padding.x1).max(0));
+    y = y
+        .narrow(2, top, ph - top - bottom)
+        .narrow(3, left, pw - left - right);
+    // Filter: scale, flip for a true convolution, depthwise valid correlation.
+    let ones;
+    let f = match f {
+        Some(f) => f,
+        None => {
+            ones = Tensor::ones([1, 1], (Kind::Float, x.device()));
+            &ones
+        }
+    };
+    #[expect(clippy::cast_precision_loss, reason = "ndim is 1 or 2")]
+    let exponent = f.dim() as f64 / 2.0;
+    let mut f = (f * gain.powf(exponent)).to_kind(y.kind());
+    if !flip_filter {
+        let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
+        f = f.flip(dims.as_slice());
+    }
+    let depthwise = |y: &Tensor, weight: &Tensor| {
+        let shape: Vec<i64> = [c, 1].into_iter().chain(weight.size()).collect();
+        let weight = weight
+            .unsqueeze(0)
+            .unsqueeze(0)
+            .expand(shape.as_slice(), false)
+            .contiguous();
+        y.conv2d(&weight, None::<Tensor>, [1, 1], [0, 0], [1, 1], c)
+    };
+    y = if f.dim() == 2 {
+        depthwise(&y, &f)
+    } else {
+        let along_x = depthwise(&y, &f.unsqueeze(0));
+        depthwise(&along_x, &f.unsqueeze(1))
+    };
+    // Decimate.
+    if down.x > 1 || down.y > 1 {
+        y = y.slice(2, 0, None, down.y).slice(3, 0, None, down.x);
+    }
+    y
+}
+
+/// Filter without changing the size (`filter2d`).
+pub fn filter2d(x: &Tensor, f: &Tensor, padding: Padding, flip_filter: bool, gain: f64) -> Tensor {
+    let (fw, fh) = filter_size(Some(f));
+    let p = Padding::new(
+        padding.x0 + fw / 2,
+        padding.x1 + (fw - 1) / 2,
+        padding.y0 + fh / 2,
+        padding.y1 + (fh - 1) / 2,
+    );
+    upfirdn2d(
+        x,
+        Some(f),
+        Factor::from(1),
+        Factor::from(1),
+        p,
+        flip_filter,
+        gain,
+    )
+}
+
+/// Upsample by `up` (`upsample2d`): output is `up`× the size.
+pub fn upsample2d(
+    x: &Tensor,
+    f: Option<&Tensor>,
+    up: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: f64,
+) -> Tensor {
+    let (fw, fh) = filter_size(f);
+    let p = Padding::new(
+        padding.x0 + (fw + up.x - 1).div_euclid(2),
+        padding.x1 + (fw - up.x).div_euclid(2),
+        padding.y0 + (fh + up.y - 1).div_euclid(2),
+        padding.y1 + (fh - up.y).div_euclid(2),
+    );
+    #[expect(clippy::cast_precision_loss, reason = "small factors")]
+    let gain = gain * (up.x * up.y) as f64;
+    upfirdn2d(x, f, up, Factor::from(1), p, flip_filter, gain)
+}
+
+/// Downsample by `down` (`downsample2d`): output is the size divided by `down`.
+pub fn downsample2d(
+    x: &Tensor,
+    f: Option<&Tensor>,
+    down: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: f64,
+) -> Tensor {
+    let (fw, fh) = filter_size(f);
+    let p = Padding::new(
+        padding.x0 + (fw - down.x + 1).div_euclid(2),
+        padding.x1 + (fw - down.x).div_euclid(2),
+        padding.y0 + (fh - down.y + 1).div_euclid(2),
+        padding.y1 + (fh - down.y).div_euclid(2),
+    );
+    upfirdn2d(x, f, Factor::from(1), down, p, flip_filter, gain)
+}
