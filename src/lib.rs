@@ -20,6 +20,7 @@ pub mod env_vars;
 pub mod error;
 pub mod fsutil;
 pub mod manifest;
+pub mod nets;
 pub mod ops;
 pub mod snapshot;
 pub mod train;

@@ -3,4 +3,6 @@
 
 pub mod bias_act;
 pub mod conv2d_resample;
+pub mod misc;
+pub mod modconv;
 pub mod upfirdn2d;

@@ -1,13 +1,18 @@
-//! The ops against the reference fixtures `ops_bias_act`, `ops_upfirdn2d`, `ops_conv2d_resample`.
+//! The ops and layers against the reference fixtures `ops_bias_act`, `ops_upfirdn2d`,
+//! `ops_conv2d_resample`, `ops_modconv_sg2`, `ops_modconv_sg3`, `ops_misc`.
 //! Tolerance: outputs ≤ 1e-5 and gradients ≤ 1e-4, relative to the reference tensor's max-abs.
 
+use kimg::nets::layers::{BiasInit, Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected};
+use kimg::nets::state::load_state;
 use kimg::ops::bias_act::{Activation, BiasAct, bias_act};
 use kimg::ops::conv2d_resample::{Resample, conv2d_resample};
+use kimg::ops::misc::{minibatch_std, normalize_2nd_moment};
+use kimg::ops::modconv::{ModConv, modulated_conv2d_sg2, modulated_conv2d_sg3};
 use kimg::ops::upfirdn2d::{
     Factor, Padding, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d,
 };
 use serde_json::Value;
-use tch::Tensor;
+use tch::{Device, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, leaf};
 
@@ -206,4 +211,205 @@ fn conv2d_resample_matches_every_path() {
         ));
     }
     eprintln!("ops_conv2d_resample worst relative error {worst:.2e}");
+}
+
+#[test]
+fn stylegan2_modulated_conv2d_matches_fused_and_non_fused() {
+    let fx = Fixture::load("ops_modconv_sg2");
+    let filter = fx.t("input.resample_filter");
+    let mut worst = 0f64;
+    for case in fx.cases() {
+        let kw = &case["kwargs"];
+        let name = case["output"].as_str().unwrap();
+        let x = leaf(&fx.t("input.x"));
+        let weight = leaf(&fx.t(case["weight"].as_str().unwrap()));
+        let in_channels = weight.size()[1] as f64;
+        let raw_styles = leaf(&fx.t("input.styles"));
+        let styles = if case["styles"].as_str().unwrap().contains("sqrt") {
+            &raw_styles * (1.0 / in_channels.sqrt())
+        } else {
+            raw_styles.shallow_clone()
+        };
+        let noise = case["noise"].as_str().map(|k| fx.t(k));
+        let options = ModConv {
+            resample: Resample {
+                up: kw["up"].as_i64().unwrap_or(1),
+                padding: padding(&kw["padding"]),
+                flip_weight: kw["flip_weight"].as_bool().unwrap_or(true),
+                ..Resample::default()
+            },
+            filter: Some(&filter),
+            demodulate: kw["demodulate"].as_bool().unwrap(),
+            fused: kw["fused_modconv"].as_bool().unwrap(),
+        };
+        let out = modulated_conv2d_sg2(&x, &weight, &styles, noise.as_ref(), &options);
+        worst = worst.max(assert_close(name, &out, &fx.t(name), OUT_TOL));
+        if let Some(cot) = case["cotangent"].as_str() {
+            let g = grads(&out, &fx.t(cot), &[&x, &weight, &raw_styles]);
+            for (i, key) in ["x", "weight", "styles"].iter().enumerate() {
+                worst = worst.max(assert_close(
+                    &format!("{name} grad {key}"),
+                    &g[i],
+                    &fx.t(case["grads"][key].as_str().unwrap()),
+                    GRAD_TOL,
+                ));
+            }
+        }
+    }
+    eprintln!("ops_modconv_sg2 worst relative error {worst:.2e}");
+}
+
+#[test]
+fn stylegan3_modulated_conv2d_matches() {
+    let fx = Fixture::load("ops_modconv_sg3");
+    let mut worst = 0f64;
+    for case in fx.cases() {
+        let kw = &case["kwargs"];
+        let name = case["output"].as_str().unwrap();
+        let x = leaf(&fx.t("input.x"));
+        let w = leaf(&fx.t(case["w"].as_str().unwrap()));
+        let s = leaf(&fx.t("input.s"));
+        let gain = case["input_gain"].as_str().map(|k| fx.t(k));
+        let out = modulated_conv2d_sg3(
+            &x,
+            &w,
+            &s,
+            kw["demodulate"].as_bool().unwrap(),
+            kw["padding"].as_i64().unwrap(),
+            gain.as_ref(),
+        );
+        worst = worst.max(assert_close(name, &out, &fx.t(name), OUT_TOL));
+        let g = grads(
+            &out,
+            &fx.t(case["cotangent"].as_str().unwrap()),
+            &[&x, &w, &s],
+        );
+        for (i, key) in ["x", "w", "s"].iter().enumerate() {
+            worst = worst.max(assert_close(
+                &format!("{name} grad {key}"),
+                &g[i],
+                &fx.t(case["grads"][key].as_str().unwrap()),
+                GRAD_TOL,
+            ));
+        }
+    }
+    eprintln!("ops_modconv_sg3 worst relative error {worst:.2e}");
+}
+
+#[test]
+fn misc_ops_and_layers_match() {
+    let fx = Fixture::load("ops_misc");
+    let mut worst = 0f64;
+    let z = fx.t("input.z");
+    worst = worst.max(assert_close(
+        "normalize_2nd_moment",
+        &normalize_2nd_moment(&z, 1, 1e-8),
+        &fx.t("output.normalize_2nd_moment"),
+        OUT_TOL,
+    ));
+    for (group, channels, key) in [
+        (Some(4), 1, "output.mbstd_g4_c1"),
+        (Some(2), 2, "output.mbstd_g2_c2"),
+        (Some(8), 1, "output.mbstd_g8_c1"),
+        (None, 3, "output.mbstd_gNone_c3"),
+    ] {
+        worst = worst.max(assert_close(
+            key,
+            &minibatch_std(&fx.t("input.mbstd_x"), group, channels),
+            &fx.t(key),
+            OUT_TOL,
+        ));
+    }
+    let fma = fx.t("input.fma_a") * fx.t("input.fma_b") + fx.t("input.fma_c");
+    worst = worst.max(assert_close("fma", &fma, &fx.t("output.fma"), OUT_TOL));
+
+    let vs = nn::VarStore::new(Device::Cpu);
+    let sg2 = FullyConnected::new(
+        &(vs.root() / "fc_sg2"),
+        &FcConfig {
+            activation: Activation::Lrelu,
+            lr_multiplier: 0.01,
+            bias_init: BiasInit::Scalar(0.5),
+            ..FcConfig::new(9, 7, FcFlavor::Sg2)
+        },
+    );
+    let sg3 = FullyConnected::new(
+        &(vs.root() / "fc_sg3_affine4"),
+        &FcConfig {
+            weight_init: 0.0,
+            bias_init: BiasInit::PerOutput(vec![1.0, 0.0, 0.0, 0.0]),
+            ..FcConfig::new(9, 4, FcFlavor::Sg3)
+        },
+    );
+    let conv = Conv2dLayer::new(
+        &(vs.root() / "conv_down2"),
+        &Conv2dConfig {
+            activation: Activation::Lrelu,
+            down: 2,
+            conv_clamp: Some(0.7),
+            ..Conv2dConfig::new(3, 5, 3)
+        },
+    );
+    let fixture_tensors: Vec<(String, Tensor)> = fx
+        .tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
+    let missing = load_state(&vs, &fixture_tensors, "", true).unwrap();
+    assert!(missing.is_empty());
+    worst = worst.max(assert_close(
+        "fc_sg2",
+        &sg2.forward(&z),
+        &fx.t("output.fc_sg2"),
+        OUT_TOL,
+    ));
+    worst = worst.max(assert_close(
+        "fc_sg3_affine4",
+        &sg3.forward(&z),
+        &fx.t("output.fc_sg3_affine4"),
+        OUT_TOL,
+    ));
+    let x = fx.t("input.conv_x");
+    worst = worst.max(assert_close(
+        "conv gain 1",
+        &conv.forward(&x, 1.0),
+        &fx.t("output.conv_down2_gain1"),
+        OUT_TOL,
+    ));
+    worst = worst.max(assert_close(
+        "conv gain √½",
+        &conv.forward(&x, 0.5f64.sqrt()),
+        &fx.t("output.conv_down2_gainsqrthalf"),
+        OUT_TOL,
+    ));
+    eprintln!("ops_misc worst relative error {worst:.2e}");
+}
+
+#[test]
+fn fully_connected_initialisation_reproduces_the_reference_rng_use() {
+    // The fixture's SG2 layer is a fresh init after torch.manual_seed(65).
+    let fx = Fixture::load("ops_misc");
+    tch::manual_seed(65);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let fc = FullyConnected::new(
+        &vs.root(),
+        &FcConfig {
+            activation: Activation::Lrelu,
+            lr_multiplier: 0.01,
+            bias_init: BiasInit::Scalar(0.5),
+            ..FcConfig::new(9, 7, FcFlavor::Sg2)
+        },
+    );
+    assert_close(
+        "fc_sg2.weight init",
+        &fc.weight,
+        &fx.t("fc_sg2.weight"),
+        0.0,
+    );
+    assert_close(
+        "fc_sg2.bias init",
+        fc.bias.as_ref().unwrap(),
+        &fx.t("fc_sg2.bias"),
+        0.0,
+    );
 }

@@ -1,0 +1,5 @@
+//! The networks: StyleGAN2 and StyleGAN3 generators and the StyleGAN2 discriminator, with
+//! parameters named exactly as the official `state_dict`.
+
+pub mod layers;
+pub mod state;
