@@ -2,4 +2,5 @@
 //! parameters named exactly as the official `state_dict`.
 
 pub mod layers;
+pub mod mapping;
 pub mod state;

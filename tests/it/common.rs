@@ -66,3 +66,11 @@ pub(crate) fn grads(output: &Tensor, cotangent: &Tensor, inputs: &[&Tensor]) -> 
 pub(crate) fn leaf(t: &Tensor) -> Tensor {
     t.detach().copy().set_requires_grad(true)
 }
+
+/// libtorch's default generator is global: tests that seed it, or draw from it while another test
+/// relies on a seeded sequence, hold this lock.
+pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}

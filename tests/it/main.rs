@@ -5,6 +5,7 @@ mod common; // fixture loading and tolerance checks shared by the golden tests
 mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
+mod nets; // the networks against the reference fixtures (outputs, EMAs, gradients, init)
 mod ops; // the ops against the reference fixtures (outputs and gradients)
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows
 mod snapshot; // official network pickles read without Python

@@ -14,7 +14,7 @@ use kimg::ops::upfirdn2d::{
 use serde_json::Value;
 use tch::{Device, Tensor, nn};
 
-use crate::common::{Fixture, assert_close, grads, leaf};
+use crate::common::{Fixture, assert_close, grads, leaf, rng_lock};
 
 const OUT_TOL: f64 = 1e-5;
 const GRAD_TOL: f64 = 1e-4;
@@ -299,6 +299,7 @@ fn stylegan3_modulated_conv2d_matches() {
 #[test]
 fn misc_ops_and_layers_match() {
     let fx = Fixture::load("ops_misc");
+    let _rng = rng_lock();
     let mut worst = 0f64;
     let z = fx.t("input.z");
     worst = worst.max(assert_close(
@@ -389,6 +390,7 @@ fn misc_ops_and_layers_match() {
 fn fully_connected_initialisation_reproduces_the_reference_rng_use() {
     // The fixture's SG2 layer is a fresh init after torch.manual_seed(65).
     let fx = Fixture::load("ops_misc");
+    let _rng = rng_lock();
     tch::manual_seed(65);
     let vs = nn::VarStore::new(Device::Cpu);
     let fc = FullyConnected::new(
