@@ -4,3 +4,4 @@
 pub mod layers;
 pub mod mapping;
 pub mod state;
+pub mod stylegan2;

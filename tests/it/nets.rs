@@ -4,6 +4,10 @@
 
 use kimg::nets::mapping::{MappingConfig, MappingNetwork};
 use kimg::nets::state::load_state;
+use kimg::nets::stylegan2::{
+    FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
+};
+use kimg::train::networks::{GeneratorNet, NoiseMode};
 use tch::{Device, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, rng_lock};
@@ -179,4 +183,113 @@ fn stylegan2_unconditional_mapping_matches() {
 #[test]
 fn stylegan3_mapping_matches() {
     check_mapping("net_mapping_sg3", true);
+}
+
+fn sg2_generator(fx: &Fixture) -> Stylegan2Generator {
+    let kw = &fx.json["ctor_kwargs"];
+    let i = |k: &str| kw[k].as_i64().unwrap();
+    let config = Stylegan2Config {
+        mapping_kwargs: MappingKwargs {
+            num_layers: kw["mapping_kwargs"]["num_layers"].as_i64().unwrap(),
+        },
+        channel_base: i("channel_base"),
+        channel_max: i("channel_max"),
+        fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
+        ..Stylegan2Config::new(
+            i("z_dim"),
+            i("c_dim"),
+            i("w_dim"),
+            i("img_resolution"),
+            i("img_channels"),
+        )
+    };
+    Stylegan2Generator::new(&config, Device::Cpu)
+}
+
+#[test]
+fn stylegan2_generator_matches() {
+    let fx = Fixture::load("net_G_sg2");
+    let _rng = rng_lock();
+    tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
+    let fresh = sg2_generator(&fx);
+    for (key, value) in state(&fx, "init.") {
+        assert_close(
+            &format!("init.{key}"),
+            &fresh.var_store().variables()[&key],
+            &value,
+            0.0,
+        );
+    }
+
+    let g = sg2_generator(&fx);
+    assert!(
+        load_state(g.var_store(), &native_state(&fx), "", true)
+            .unwrap()
+            .is_empty()
+    );
+    let (z, c) = (fx.t("input.z"), fx.t("input.c"));
+    let mut worst = 0f64;
+    let mut check = |what: &str, got: &Tensor, tol: f64| {
+        worst = worst.max(assert_close(what, got, &fx.t(what), tol))
+    };
+    let ws = g.mapping(&z, &c, 1.0, false);
+    check("output.ws", &ws, OUT_TOL);
+    let (img, activations) = g.synthesis_with_activations(&ws, NoiseMode::Const, false);
+    check("output.img_const", &img, OUT_TOL);
+    for ((x, block_img), res) in activations.iter().zip([4, 8, 16]) {
+        check(&format!("act.synthesis.b{res}.x"), x, OUT_TOL);
+        check(&format!("act.synthesis.b{res}.img"), block_img, OUT_TOL);
+    }
+    let truncated = g.mapping(&z, &c, 0.7, false);
+    check(
+        "output.img_full_trunc0.7",
+        &g.synthesis(&truncated, NoiseMode::Const, false, false),
+        OUT_TOL,
+    );
+    check(
+        "output.ws_trunc0.5_cut3",
+        &g.mapping.forward(&z, &c, 0.5, Some(3), false),
+        OUT_TOL,
+    );
+    check(
+        "output.img_noise_none",
+        &g.synthesis(&ws, NoiseMode::None, false, false),
+        OUT_TOL,
+    );
+    tch::manual_seed(25);
+    check(
+        "output.img_noise_random",
+        &g.synthesis(&ws, NoiseMode::Random, false, false),
+        OUT_TOL,
+    );
+    check(
+        "output.img_const_trainmode",
+        &g.synthesis(&ws, NoiseMode::Const, false, true),
+        OUT_TOL,
+    );
+
+    let ws_leaf = ws.detach().copy().set_requires_grad(true);
+    let img = g.synthesis(&ws_leaf, NoiseMode::Const, false, false);
+    let names: Vec<String> = fx.json["parameter_names_in_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .filter(|n| n.starts_with("synthesis."))
+        .collect();
+    let variables = g.var_store().variables();
+    let mut inputs = vec![&ws_leaf];
+    inputs.extend(names.iter().map(|n| &variables[n]));
+    let gradients = grads(&img, &fx.t("cotangent.img"), &inputs);
+    check("grad.ws", &gradients[0], GRAD_TOL);
+    for (name, gradient) in names.iter().zip(&gradients[1..]) {
+        check(&format!("grad.param.{name}"), gradient, GRAD_TOL);
+    }
+    let _ = g.mapping(&z, &c, 1.0, true);
+    check(
+        "after_update_emas.mapping.w_avg",
+        g.mapping.w_avg.as_ref().unwrap(),
+        OUT_TOL,
+    );
+    eprintln!("net_G_sg2 worst relative error {worst:.2e}");
 }
