@@ -1,6 +1,7 @@
 //! The networks: StyleGAN2 and StyleGAN3 generators and the StyleGAN2 discriminator, with
 //! parameters named exactly as the official `state_dict`.
 
+pub mod discriminator;
 pub mod layers;
 pub mod mapping;
 pub mod state;

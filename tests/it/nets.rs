@@ -2,12 +2,13 @@
 //! gradients and bit-identical initialisation. Tolerances: single networks 1e-5 relative to the
 //! reference's max-abs for outputs, 1e-4 for gradients.
 
+use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use kimg::nets::mapping::{MappingConfig, MappingNetwork};
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan2::{
     FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
 };
-use kimg::train::networks::{GeneratorNet, NoiseMode};
+use kimg::train::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
 use tch::{Device, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, rng_lock};
@@ -292,4 +293,76 @@ fn stylegan2_generator_matches() {
         OUT_TOL,
     );
     eprintln!("net_G_sg2 worst relative error {worst:.2e}");
+}
+
+#[test]
+fn stylegan2_discriminator_matches() {
+    let fx = Fixture::load("net_D_sg2");
+    let kw = &fx.json["ctor_kwargs"];
+    let config = DiscriminatorConfig {
+        channel_base: kw["channel_base"].as_i64().unwrap(),
+        channel_max: kw["channel_max"].as_i64().unwrap(),
+        epilogue_kwargs: EpilogueKwargs {
+            mbstd_group_size: kw["epilogue_kwargs"]["mbstd_group_size"].as_i64(),
+            mbstd_num_channels: 1,
+        },
+        ..DiscriminatorConfig::new(
+            kw["c_dim"].as_i64().unwrap(),
+            kw["img_resolution"].as_i64().unwrap(),
+            kw["img_channels"].as_i64().unwrap(),
+        )
+    };
+    let _rng = rng_lock();
+    tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
+    let fresh = Discriminator::new(&config, Device::Cpu);
+    for (key, value) in state(&fx, "init.") {
+        assert_close(
+            &format!("init.{key}"),
+            &fresh.var_store().variables()[&key],
+            &value,
+            0.0,
+        );
+    }
+    let d = Discriminator::new(&config, Device::Cpu);
+    assert!(
+        load_state(d.var_store(), &native_state(&fx), "", true)
+            .unwrap()
+            .is_empty()
+    );
+    let img = fx.t("input.img").set_requires_grad(true);
+    let (logits, activations) = d.forward_with_activations(&img, &fx.t("input.c"));
+    let mut worst = assert_close("output.logits", &logits, &fx.t("output.logits"), OUT_TOL);
+    for (x, res) in activations.iter().zip([16, 8]) {
+        worst = worst.max(assert_close(
+            &format!("act.b{res}.x"),
+            x,
+            &fx.t(&format!("act.b{res}.x")),
+            OUT_TOL,
+        ));
+    }
+    let names: Vec<String> = fx.json["parameter_names_in_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let variables = d.var_store().variables();
+    let mut inputs = vec![&img];
+    inputs.extend(names.iter().map(|n| &variables[n]));
+    let gradients = grads(&logits, &fx.t("cotangent.logits"), &inputs);
+    worst = worst.max(assert_close(
+        "grad.img",
+        &gradients[0],
+        &fx.t("grad.img"),
+        GRAD_TOL,
+    ));
+    for (name, gradient) in names.iter().zip(&gradients[1..]) {
+        worst = worst.max(assert_close(
+            &format!("grad.param.{name}"),
+            gradient,
+            &fx.t(&format!("grad.param.{name}")),
+            GRAD_TOL,
+        ));
+    }
+    eprintln!("net_D_sg2 worst relative error {worst:.2e}");
 }
