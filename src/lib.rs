@@ -15,12 +15,14 @@
 //! [`cli`] is the command line; [`device`] reports what libtorch can use.
 
 pub mod cli;
+pub mod data;
 pub mod device;
 pub mod env_vars;
 pub mod error;
 pub mod fsutil;
 pub mod manifest;
 pub mod nets;
+pub mod numpy_rng;
 pub mod ops;
 pub mod snapshot;
 pub mod train;

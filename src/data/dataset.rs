@@ -1,0 +1,432 @@
+//! Training sets in the official layout — port of `training/dataset.py` `ImageFolderDataset`
+//! (spec §10.2): a zip or a folder of PNG/JPEG images, optional `dataset.json` labels, a seeded
+//! `max_size` subset, x-flip doubling.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sha2::{Digest, Sha256};
+
+use crate::numpy_rng::RandomState;
+
+/// Why a dataset could not be opened or read; every message names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The path is neither a folder nor a `.zip`.
+    #[error("`{0}`: path must point to a directory or zip")]
+    NotADataset(String),
+    /// No image files.
+    #[error("`{0}`: no image files found")]
+    NoImages(String),
+    /// Reading failed.
+    #[error("`{path}`: {reason}")]
+    Read {
+        /// The file (inside the archive when zipped).
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// An image differs from the first image's shape, or is not 8-bit L/RGB.
+    #[error("`{path}`: {reason}")]
+    BadImage {
+        /// The image.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `dataset.json` is malformed or lacks an image.
+    #[error("`{path}`: {reason}")]
+    Labels {
+        /// The dataset.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// How to open a dataset (the reference's constructor arguments).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DatasetOptions {
+    /// Load labels from `dataset.json`.
+    pub use_labels: bool,
+    /// Keep at most this many images (a seeded random subset, sorted).
+    pub max_size: Option<usize>,
+    /// Double the dataset with x-flipped copies.
+    pub xflip: bool,
+    /// Seed of the subset.
+    pub random_seed: u32,
+}
+
+enum Source {
+    Zip(Mutex<zip::ZipArchive<File>>),
+    Folder(PathBuf),
+}
+
+/// Labels as stored: class indices (one-hot on read) or float vectors.
+#[derive(Debug, Clone, PartialEq)]
+enum Labels {
+    None,
+    Classes(Vec<usize>, usize),
+    Vectors(Vec<Vec<f32>>),
+}
+
+/// An opened dataset.
+pub struct Dataset {
+    path: PathBuf,
+    source: Source,
+    image_names: Vec<String>,
+    /// `[C, H, W]` of every image.
+    image_shape: [usize; 3],
+    labels: Labels,
+    raw_idx: Vec<usize>,
+    flipped: Vec<bool>,
+}
+
+impl std::fmt::Debug for Dataset {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dataset")
+            .field("path", &self.path)
+            .field("len", &self.len())
+            .field("shape", &self.image_shape)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_image(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    [
+        ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
+    ]
+    .iter()
+    .any(|ext| lower.ends_with(ext))
+}
+
+/// Decode one image to `[C, H, W]` uint8 as `np.array(PIL.Image.open(f))` would (8-bit grayscale or
+/// RGB only).
+pub fn decode_image(bytes: &[u8], name: &str) -> Result<(Vec<u8>, [usize; 3]), DataError> {
+    let bad = |reason: String| DataError::BadImage {
+        path: name.to_string(),
+        reason,
+    };
+    let image = image::load_from_memory(bytes).map_err(|e| bad(format!("cannot decode: {e}")))?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let (channels, hwc) = match image {
+        image::DynamicImage::ImageLuma8(buffer) => (1, buffer.into_raw()),
+        image::DynamicImage::ImageRgb8(buffer) => (3, buffer.into_raw()),
+        other => {
+            return Err(bad(format!(
+                "images must be 8-bit grayscale or RGB, found {:?}",
+                other.color()
+            )));
+        }
+    };
+    let mut chw = vec![0u8; hwc.len()];
+    for y in 0..height {
+        for x in 0..width {
+            for c in 0..channels {
+                chw[(c * height + y) * width + x] = hwc[(y * width + x) * channels + c];
+            }
+        }
+    }
+    Ok((chw, [channels, height, width]))
+}
+
+impl Dataset {
+    /// Open `path` (a folder, or a file ending in `.zip`).
+    pub fn open(path: &Path, options: &DatasetOptions) -> Result<Dataset, DataError> {
+        let display = path.display().to_string();
+        let read_error = |reason: String| DataError::Read {
+            path: display.clone(),
+            reason,
+        };
+        let (source, mut names) = if path.is_dir() {
+            let mut names: Vec<String> = walkdir::WalkDir::new(path)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter(|e| e.file_type().is_file())
+                .filter_map(|e| {
+                    e.path()
+                        .strip_prefix(path)
+                        .ok()
+                        .map(|p| p.to_string_lossy().replace('\\', "/"))
+                })
+                .collect();
+            names.sort();
+            (Source::Folder(path.to_path_buf()), names)
+        } else if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+        {
+            let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
+            let archive = zip::ZipArchive::new(file).map_err(|e| read_error(e.to_string()))?;
+            let mut names: Vec<String> = archive.file_names().map(String::from).collect();
+            names.sort();
+            (Source::Zip(Mutex::new(archive)), names)
+        } else {
+            return Err(DataError::NotADataset(display));
+        };
+        let label_json = names.iter().any(|n| n == "dataset.json");
+        names.retain(|n| is_image(n));
+        if names.is_empty() {
+            return Err(DataError::NoImages(display));
+        }
+        let mut dataset = Dataset {
+            path: path.to_path_buf(),
+            source,
+            image_names: names,
+            image_shape: [0; 3],
+            labels: Labels::None,
+            raw_idx: Vec::new(),
+            flipped: Vec::new(),
+        };
+        let (_, shape) = dataset.load_raw(0)?;
+        dataset.image_shape = shape;
+        if options.use_labels && label_json {
+            dataset.labels = dataset.load_labels()?;
+        }
+        let count = dataset.image_names.len();
+        let mut raw_idx: Vec<usize> = (0..count).collect();
+        if let Some(max_size) = options.max_size.filter(|m| *m < count) {
+            RandomState::new(options.random_seed).shuffle(&mut raw_idx);
+            raw_idx.truncate(max_size);
+            raw_idx.sort_unstable();
+        }
+        let mut flipped = vec![false; raw_idx.len()];
+        if options.xflip {
+            raw_idx.extend(raw_idx.clone());
+            flipped.extend(vec![true; flipped.len()]);
+        }
+        dataset.raw_idx = raw_idx;
+        dataset.flipped = flipped;
+        Ok(dataset)
+    }
+
+    fn read_file(&self, name: &str) -> Result<Vec<u8>, DataError> {
+        let error = |reason: String| DataError::Read {
+            path: format!("{}:{name}", self.path.display()),
+            reason,
+        };
+        match &self.source {
+            Source::Folder(root) => {
+                std::fs::read(root.join(name)).map_err(|e| error(e.to_string()))
+            }
+            Source::Zip(archive) => {
+                let mut archive = archive
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut entry = archive.by_name(name).map_err(|e| error(e.to_string()))?;
+                let mut bytes = Vec::new();
+                entry
+                    .read_to_end(&mut bytes)
+                    .map_err(|e| error(e.to_string()))?;
+                Ok(bytes)
+            }
+        }
+    }
+
+    fn load_raw(&self, raw_index: usize) -> Result<(Vec<u8>, [usize; 3]), DataError> {
+        let name = &self.image_names[raw_index];
+        let bytes = self.read_file(name)?;
+        decode_image(&bytes, &format!("{}:{name}", self.path.display()))
+    }
+
+    fn load_labels(&self) -> Result<Labels, DataError> {
+        let error = |reason: String| DataError::Labels {
+            path: format!("{}:dataset.json", self.path.display()),
+            reason,
+        };
+        let bytes = self.read_file("dataset.json")?;
+        let json: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
+        let Some(list) = json["labels"].as_array() else {
+            return Ok(Labels::None);
+        };
+        let mut by_name = std::collections::HashMap::new();
+        for entry in list {
+            let (Some(name), Some(value)) = (entry[0].as_str(), entry.get(1)) else {
+                return Err(error(format!("malformed entry {entry}")));
+            };
+            by_name.insert(name.replace('\\', "/"), value.clone());
+        }
+        let values: Vec<serde_json::Value> = self
+            .image_names
+            .iter()
+            .map(|n| {
+                by_name
+                    .get(n)
+                    .cloned()
+                    .ok_or_else(|| error(format!("no label for `{n}`")))
+            })
+            .collect::<Result<_, _>>()?;
+        if values.iter().all(serde_json::Value::is_u64) {
+            let classes: Vec<usize> = values
+                .iter()
+                .map(|v| usize::try_from(v.as_u64().expect("checked")).expect("small class"))
+                .collect();
+            let dim = classes.iter().max().map_or(0, |m| m + 1);
+            return Ok(Labels::Classes(classes, dim));
+        }
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "labels are float32 in the reference"
+        )]
+        let vectors = values
+            .iter()
+            .map(|v| {
+                v.as_array()
+                    .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect())
+                    .ok_or_else(|| error(format!("label {v} is neither a class nor a vector")))
+            })
+            .collect::<Result<Vec<Vec<f32>>, _>>()?;
+        Ok(Labels::Vectors(vectors))
+    }
+
+    /// Number of items (doubled by x-flips).
+    pub fn len(&self) -> usize {
+        self.raw_idx.len()
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.raw_idx.is_empty()
+    }
+
+    /// Base name without extension (`afhqv2-512x512` for `afhqv2-512x512.zip`).
+    pub fn name(&self) -> String {
+        self.path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned())
+    }
+
+    /// `[C, H, W]`.
+    pub fn image_shape(&self) -> [usize; 3] {
+        self.image_shape
+    }
+
+    /// Image width (= height for a valid training set).
+    pub fn resolution(&self) -> usize {
+        self.image_shape[2]
+    }
+
+    /// Number of unique images before subsetting and flips.
+    pub fn raw_len(&self) -> usize {
+        self.image_names.len()
+    }
+
+    /// Label size (0 without labels).
+    pub fn label_dim(&self) -> usize {
+        match &self.labels {
+            Labels::None => 0,
+            Labels::Classes(_, dim) => *dim,
+            Labels::Vectors(v) => v.first().map_or(0, Vec::len),
+        }
+    }
+
+    /// Whether labels were loaded.
+    pub fn has_labels(&self) -> bool {
+        self.label_dim() > 0
+    }
+
+    /// Item `index`: `[C, H, W]` uint8 (mirrored for flipped items).
+    pub fn image(&self, index: usize) -> Result<Vec<u8>, DataError> {
+        let raw_index = self.raw_idx[index];
+        let (mut pixels, shape) = self.load_raw(raw_index)?;
+        if shape != self.image_shape {
+            return Err(DataError::BadImage {
+                path: format!("{}:{}", self.path.display(), self.image_names[raw_index]),
+                reason: format!(
+                    "shape {shape:?} differs from the first image's {:?}",
+                    self.image_shape
+                ),
+            });
+        }
+        if self.flipped[index] {
+            let width = shape[2];
+            for row in pixels.chunks_mut(width) {
+                row.reverse();
+            }
+        }
+        Ok(pixels)
+    }
+
+    /// Item `index`'s label (`label_dim` floats; one-hot for class labels).
+    pub fn label(&self, index: usize) -> Vec<f32> {
+        let raw_index = self.raw_idx[index];
+        match &self.labels {
+            Labels::None => Vec::new(),
+            Labels::Classes(classes, dim) => {
+                let mut onehot = vec![0.0; *dim];
+                onehot[classes[raw_index]] = 1.0;
+                onehot
+            }
+            Labels::Vectors(vectors) => vectors[raw_index].clone(),
+        }
+    }
+
+    /// The label as stored (a class index as a one-element vector, or the vector), used to group
+    /// the snapshot grid.
+    pub fn raw_label(&self, index: usize) -> Vec<f32> {
+        let raw_index = self.raw_idx[index];
+        match &self.labels {
+            Labels::None => Vec::new(),
+            #[expect(clippy::cast_precision_loss, reason = "class indices are small")]
+            Labels::Classes(classes, _) => vec![classes[raw_index] as f32],
+            Labels::Vectors(vectors) => vectors[raw_index].clone(),
+        }
+    }
+
+    /// A stable identity of the raw data that costs no full read: sha256 over the image and label
+    /// files' names, sizes and (for zips) CRC32s from the central directory.
+    pub fn fingerprint(&self) -> Result<String, DataError> {
+        let mut hasher = Sha256::new();
+        match &self.source {
+            Source::Zip(archive) => {
+                let mut archive = archive
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut entries = Vec::new();
+                for i in 0..archive.len() {
+                    let entry = archive.by_index_raw(i).map_err(|e| DataError::Read {
+                        path: self.path.display().to_string(),
+                        reason: e.to_string(),
+                    })?;
+                    if entry.is_file() {
+                        entries.push(format!(
+                            "{}\t{}\t{:08x}\n",
+                            entry.name(),
+                            entry.size(),
+                            entry.crc32()
+                        ));
+                    }
+                }
+                entries.sort();
+                entries.iter().for_each(|e| hasher.update(e.as_bytes()));
+            }
+            Source::Folder(root) => {
+                let mut entries: Vec<String> = walkdir::WalkDir::new(root)
+                    .into_iter()
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_type().is_file())
+                    .filter_map(|e| {
+                        let name = e
+                            .path()
+                            .strip_prefix(root)
+                            .ok()?
+                            .to_string_lossy()
+                            .replace('\\', "/");
+                        Some(format!("{name}\t{}\n", e.metadata().ok()?.len()))
+                    })
+                    .collect();
+                entries.sort();
+                entries.iter().for_each(|e| hasher.update(e.as_bytes()));
+            }
+        }
+        Ok(hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+}

@@ -1,0 +1,7 @@
+//! Training data: datasets in the official layout, the sampler, image grids.
+
+pub mod dataset;
+pub mod grid;
+pub mod sampler;
+
+pub use dataset::{DataError, Dataset, DatasetOptions};
