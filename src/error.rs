@@ -23,6 +23,9 @@ pub enum Error {
     /// A command-line value that is invalid in a way clap cannot check.
     #[error("{0}")]
     Usage(String),
+    /// A training run failed (diverged, crashed, data unreadable mid-run).
+    #[error("{0}")]
+    RunFailed(String),
     /// The machine lacks something the command needs.
     #[error("{0}")]
     Environment(String),
@@ -45,7 +48,7 @@ impl Error {
         ExitCode::from(match self {
             Error::Manifest(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Environment(_) => EXIT_ENVIRONMENT,
-            Error::Io { .. } => EXIT_RUN_FAILED,
+            Error::Io { .. } | Error::RunFailed(_) => EXIT_RUN_FAILED,
             Error::BrokenPipe => EXIT_OK,
         })
     }

@@ -8,7 +8,7 @@ const N: usize = 624;
 const M: usize = 397;
 
 /// A `numpy.random.RandomState`.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct RandomState {
     state: [u32; N],
     index: usize,
@@ -23,7 +23,37 @@ impl std::fmt::Debug for RandomState {
     }
 }
 
+/// The full state of a [`RandomState`], for snapshots (exact resume).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RandomStateData {
+    /// The 624 state words.
+    pub state: Vec<u32>,
+    /// Position in the state.
+    pub index: usize,
+    /// The cached second Gaussian, if any.
+    pub cached_gauss: Option<f64>,
+}
+
 impl RandomState {
+    /// The state, for saving.
+    pub fn save(&self) -> RandomStateData {
+        RandomStateData {
+            state: self.state.to_vec(),
+            index: self.index,
+            cached_gauss: self.cached_gauss,
+        }
+    }
+
+    /// Restore a saved state (`None` when malformed).
+    pub fn restore(data: &RandomStateData) -> Option<RandomState> {
+        let state: [u32; N] = data.state.clone().try_into().ok()?;
+        (data.index <= N).then_some(RandomState {
+            state,
+            index: data.index,
+            cached_gauss: data.cached_gauss,
+        })
+    }
+
     /// `RandomState(seed)` for an integer seed (`init_genrand`).
     pub fn new(seed: u32) -> RandomState {
         let mut state = [0u32; N];

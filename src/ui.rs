@@ -1,4 +1,5 @@
-//! Terminal output: printing that treats a closed pipe (`kimg presets | head`) as success.
+//! Terminal output: printing that treats a closed pipe (`kimg presets | head`) as success, and
+//! progress bars that hide themselves when nobody is watching.
 
 use std::io::Write;
 
@@ -30,4 +31,22 @@ pub fn fmt_number(value: &serde_json::Value) -> String {
         Some(f) if value.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
         _ => value.to_string(),
     }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal or `KIMG_NO_PROGRESS` is set.
+pub fn progress_bar(unit: &str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    let hidden = std::env::var_os(crate::env_vars::NO_PROGRESS).is_some()
+        || !std::io::stderr().is_terminal();
+    let bar = if hidden {
+        indicatif::ProgressBar::hidden()
+    } else {
+        indicatif::ProgressBar::new(0)
+    };
+    let template = format!("{{bar:40}} {{pos}}/{{len}} {unit} ({{eta}} left)");
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }

@@ -1,6 +1,7 @@
 //! The command line: clap definitions and dispatch. One file per subcommand; the logic they call
 //! lives in the library modules.
 
+mod dataset;
 mod doctor;
 mod presets;
 mod show;
@@ -24,6 +25,8 @@ pub(crate) struct Cli {
 /// Every kimg subcommand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Make datasets in the official layout.
+    Dataset(dataset::DatasetArgs),
     /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
     Doctor(doctor::DoctorArgs),
     /// Print a manifest's resolved configuration and where each value came from.
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
 /// Run one parsed command line.
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
+        Command::Dataset(args) => dataset::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Presets(args) => presets::run(&args),

@@ -10,18 +10,29 @@ use std::process::ExitCode;
 
 use clap::builder::PossibleValuesParser;
 
+use crate::data::{Dataset, DatasetOptions};
 use crate::error::Error;
 use crate::manifest::cfg::{Aug, Cfg, METRICS};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
 use crate::manifest::{ExperimentSpec, Layers, Override};
+use crate::train::trainer::{TrainError, Trainer};
 use crate::ui;
 
 /// Options of `kimg train` (the official `train.py` options, plus `--set`).
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct TrainArgs {
     /// Where to save the results (a numbered run directory is created inside).
-    #[arg(long, value_name = "DIR", required = true)]
+    #[arg(long, value_name = "DIR", required_unless_present = "run_dir")]
     pub(crate) outdir: Option<PathBuf>,
+    /// Train in exactly this directory, resuming from its newest snapshot (used by `kimg run`).
+    #[arg(long, value_name = "DIR", conflicts_with = "outdir")]
+    pub(crate) run_dir: Option<PathBuf>,
+    /// A manifest to take the configuration from; the options below override it.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) manifest: Option<PathBuf>,
+    /// Where to compute: `auto` (CUDA when available), `cpu` or `cuda`.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) device: DeviceArg,
     /// Base configuration.
     #[arg(long, value_parser = PossibleValuesParser::new(Cfg::ALL.map(Cfg::name)))]
     pub(crate) cfg: Option<String>,
@@ -114,6 +125,17 @@ pub(crate) struct TrainArgs {
     pub(crate) set: Vec<Override>,
 }
 
+/// `--device`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DeviceArg {
+    /// CUDA when libtorch sees a GPU, else the CPU.
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// The first CUDA GPU (an error when there is none).
+    Cuda,
+}
+
 /// A parsed `--metrics` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MetricList(Vec<String>);
@@ -201,7 +223,7 @@ impl TrainArgs {
 
     /// Resolve the options as `train.py` would, given the dataset's resolution.
     pub(crate) fn resolve(&self, dataset_resolution: Option<u32>) -> Result<ExperimentSpec, Error> {
-        let layers = Layers::from_options(None, &self.to_wire(), &self.set)?;
+        let layers = Layers::from_options(self.manifest.as_deref(), &self.to_wire(), &self.set)?;
         let name = self
             .data
             .as_deref()
@@ -218,64 +240,154 @@ pub(crate) fn dataset_name(path: &Path) -> String {
 
 /// Run `kimg train`.
 pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
-    let Some(data) = &args.data else {
-        return Err(Error::Usage("missing required option `--data`".into()));
-    };
-    let resolution =
-        first_image_resolution(data).map_err(|e| Error::Usage(format!("--data: {e}")))?;
-    let spec = args.resolve(Some(resolution))?;
+    // Resolve once without the dataset to find it, then again with its resolution (train.py opens
+    // the dataset before assembling the configuration).
+    let provisional = args.resolve(None).ok();
+    let data = args
+        .data
+        .clone()
+        .or_else(|| provisional.as_ref().and_then(|spec| spec.data.path.clone()))
+        .ok_or_else(|| Error::Usage("missing required option `--data`".into()))?;
+    let dataset = Dataset::open(&data, &DatasetOptions::default())
+        .map_err(|e| Error::Usage(format!("--data: {e}")))?;
+    let resolution = u32::try_from(dataset.resolution())
+        .map_err(|_| Error::Usage("--data: resolution too large".into()))?;
+    let mut spec = args.resolve(Some(resolution))?;
+    spec.data.path = Some(data.clone());
     ui::println("Training options:")?;
     ui::println(&serde_json::to_string_pretty(&spec).expect("specs serialise"))?;
+    let device = match args.device {
+        DeviceArg::Cpu => tch::Device::Cpu,
+        DeviceArg::Auto => tch::Device::cuda_if_available(),
+        DeviceArg::Cuda if tch::Cuda::is_available() => tch::Device::Cuda(0),
+        DeviceArg::Cuda => {
+            return Err(Error::Environment(
+                "--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into(),
+            ));
+        }
+    };
     if args.dry_run {
         ui::println("\nDry run; exiting.")?;
         return Ok(ExitCode::SUCCESS);
     }
-    Err(Error::Environment(
-        "training is not implemented yet in this build of kimg; use --dry-run".into(),
-    ))
+    let run_dir = match (&args.run_dir, &args.outdir) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(outdir)) => next_run_dir(outdir, &spec, &dataset.name())?,
+        (None, None) => unreachable!("clap requires --outdir or --run-dir"),
+    };
+    ui::println(&format!("\nOutput directory: {}", run_dir.display()))?;
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
+    crate::fsutil::atomic_write(
+        &run_dir.join("training_options.json"),
+        serde_json::to_string_pretty(&spec)
+            .expect("specs serialise")
+            .as_bytes(),
+    )
+    .map_err(|e| Error::io("writing training_options.json", e))?;
+    let mut trainer = Trainer::new(spec, &run_dir, device).map_err(train_error)?;
+    trainer.run().map_err(train_error)?;
+    Ok(ExitCode::SUCCESS)
 }
 
-/// The resolution of a dataset: the width of its first image in name order (zip or folder).
-fn first_image_resolution(path: &Path) -> Result<u32, String> {
-    let is_image = |name: &str| {
-        let lower = name.to_ascii_lowercase();
-        [".png", ".jpg", ".jpeg"]
-            .iter()
-            .any(|ext| lower.ends_with(ext))
+fn train_error(error: TrainError) -> Error {
+    match error {
+        TrainError::Unsupported(message) => Error::Usage(message),
+        other => Error::RunFailed(other.to_string()),
+    }
+}
+
+/// `outdir/{id:05}-{cfg}-{dataset}-gpus{gpus}-batch{batch}-gamma{gamma:g}[-{desc}]` with the next
+/// free id, as train.py names run directories.
+fn next_run_dir(
+    outdir: &Path,
+    spec: &ExperimentSpec,
+    dataset_name: &str,
+) -> Result<PathBuf, Error> {
+    let next_id = std::fs::read_dir(outdir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+                    digits.parse::<u64>().ok()
+                })
+                .max()
+                .map_or(0, |m| m + 1)
+        })
+        .unwrap_or(0);
+    let t = &spec.train;
+    let mut desc = format!(
+        "{}-{dataset_name}-gpus{}-batch{}-gamma{}",
+        t.cfg.name(),
+        t.gpus,
+        t.batch,
+        format_g(t.gamma)
+    );
+    if let Some(extra) = &t.desc {
+        desc.push('-');
+        desc.push_str(extra);
+    }
+    let dir = outdir.join(format!("{next_id:05}-{desc}"));
+    if dir.exists() {
+        return Err(Error::Usage(format!(
+            "run directory `{}` already exists",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}
+
+/// Python's `format(x, "g")`: 6 significant digits, trailing zeros dropped, exponent form below
+/// 1e-4 or from 1e6.
+pub(crate) fn format_g(value: f64) -> String {
+    if value == 0.0 {
+        return "0".into();
+    }
+    let exponent = value.abs().log10().floor();
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "exponents of doubles are small"
+    )]
+    let exponent = exponent as i32;
+    let trim = |s: String| {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     };
-    let bytes = if path.is_dir() {
-        let mut files: Vec<PathBuf> = walkdir::WalkDir::new(path)
-            .into_iter()
-            .flatten()
-            .map(walkdir::DirEntry::into_path)
-            .filter(|p| is_image(&p.to_string_lossy()))
-            .collect();
-        files.sort();
-        let first = files
-            .first()
-            .ok_or_else(|| format!("no images in `{}`", path.display()))?;
-        std::fs::read(first).map_err(|e| format!("{}: {e}", first.display()))?
+    if (-4..6).contains(&exponent) {
+        let decimals = usize::try_from(5 - exponent).unwrap_or(0);
+        trim(format!("{value:.decimals$}"))
     } else {
-        let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut archive =
-            zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
-        let mut names: Vec<String> = archive
-            .file_names()
-            .filter(|n| is_image(n))
-            .map(String::from)
-            .collect();
-        names.sort();
-        let first = names
-            .first()
-            .ok_or_else(|| format!("no images in `{}`", path.display()))?;
-        let mut entry = archive.by_name(first).map_err(|e| e.to_string())?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(|e| e.to_string())?;
-        bytes
-    };
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| e.to_string())?;
-    let (width, _) = reader.into_dimensions().map_err(|e| e.to_string())?;
-    Ok(width)
+        let mantissa = trim(format!("{:.5}", value / 10f64.powi(exponent)));
+        format!(
+            "{mantissa}e{}{:02}",
+            if exponent < 0 { '-' } else { '+' },
+            exponent.abs()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_g;
+
+    #[test]
+    fn gamma_formats_like_python() {
+        for (value, text) in [
+            (8.2, "8.2"),
+            (10.0, "10"),
+            (0.5, "0.5"),
+            (1e-5, "1e-05"),
+            (0.0512, "0.0512"),
+            (52.4288, "52.4288"),
+            (1234567.0, "1.23457e+06"),
+        ] {
+            assert_eq!(format_g(value), text);
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 pub mod dataset;
 pub mod grid;
+pub mod loader;
 pub mod sampler;
+pub mod tool;
 
 pub use dataset::{DataError, Dataset, DatasetOptions};

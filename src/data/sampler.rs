@@ -4,9 +4,10 @@
 use crate::numpy_rng::RandomState;
 
 /// An endless stream of dataset indices for one replica.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct InfiniteSampler {
     order: Vec<usize>,
+    #[serde(with = "random_state_serde")]
     rnd: RandomState,
     window: u64,
     idx: usize,
@@ -60,5 +61,25 @@ impl Iterator for InfiniteSampler {
                 return item;
             }
         }
+    }
+}
+
+mod random_state_serde {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::numpy_rng::{RandomState, RandomStateData};
+
+    pub(super) fn serialize<S: Serializer>(
+        rnd: &RandomState,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        rnd.save().serialize(serializer)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<RandomState, D::Error> {
+        let data = RandomStateData::deserialize(deserializer)?;
+        RandomState::restore(&data).ok_or_else(|| serde::de::Error::custom("malformed RandomState"))
     }
 }

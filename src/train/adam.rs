@@ -188,6 +188,13 @@ impl Parameters {
         Ok(Parameters { named, clearer })
     }
 
+    /// Turn gradient tracking on or off for every parameter (`module.requires_grad_(on)`).
+    pub fn set_requires_grad(&self, on: bool) {
+        for (_, tensor) in &self.named {
+            let _ = tensor.set_requires_grad(on);
+        }
+    }
+
     /// Make every gradient undefined.
     pub fn clear_gradients(&self) {
         self.clearer

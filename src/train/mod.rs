@@ -5,3 +5,4 @@ pub mod loss;
 pub mod networks;
 pub mod schedule;
 pub mod stats;
+pub mod trainer;

@@ -138,7 +138,7 @@ impl Collector {
             let _ = write!(
                 line,
                 "{name}: {{\"num\": {}, \"mean\": {}, \"std\": {}}}, ",
-                py_float(moments.count),
+                count_text(moments.count),
                 py_float(moments.mean()),
                 py_float(moments.std())
             );
@@ -146,6 +146,17 @@ impl Collector {
         let _ = write!(line, "\"timestamp\": {}}}", py_float(timestamp));
         line
     }
+}
+
+/// The reference writes counts as integers.
+fn count_text(count: f64) -> String {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "counts are small non-negative integers"
+    )]
+    let count = count as u64;
+    count.to_string()
 }
 
 /// A float as Python's `repr`/`json` prints it: shortest round-trip digits, fixed notation for
@@ -275,7 +286,7 @@ mod tests {
         assert_eq!(all.get("Loss/G/loss").unwrap().std(), 1.0);
         assert!(
             all.jsonl_line(1.5)
-                .starts_with("{\"Loss/signs/real\": {\"num\": 3.0, \"mean\": 0.3333333333333333")
+                .starts_with("{\"Loss/signs/real\": {\"num\": 3, \"mean\": 0.3333333333333333")
         );
     }
 }

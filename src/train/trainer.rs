@@ -1,0 +1,672 @@
+//! The training loop — port of `training/training_loop.py` (spec §4) for the StyleGAN2
+//! configurations, in one process on one device.
+//!
+//! # What kimg guarantees
+//! * The first iteration draws random numbers exactly as the official loop does on one GPU
+//!   (construction, the summary pass, the grid latents, then `all_gen_z` and the phases), so the
+//!   `trainstep_*` fixtures can be replayed.
+//! * **Exact resume.** A snapshot holds G, D, G_ema, both optimizers' states, the path-length mean,
+//!   the augmentation probability, the progress counters, the sampler and the label RNG. The torch
+//!   generator is reseeded from `(seed, cur_nimg)` right after every snapshot, in fresh and resumed
+//!   runs alike, so a run stopped after any snapshot and resumed ends with the same weights as one
+//!   that never stopped (on CPU; CUDA kernels may be non-deterministic).
+//! * `gpus` does not change the result: kimg computes the whole batch in one process as rounds of
+//!   `batch_gpu` (gradient accumulation), like an official single-GPU run with that `batch_gpu`.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use tch::{Device, Kind, Tensor};
+
+use super::adam::{Adam, Parameters, sanitize_gradients};
+use super::loss::{LossConfig, MicroBatch, Networks, StyleGan2Loss};
+use super::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
+use super::schedule::{PhaseSpec, ema_beta, optimizers, phases, snapshot_due, tick_due};
+use super::stats::{Collector, format_time};
+use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
+use crate::data::loader::Loader;
+use crate::data::sampler::InfiniteSampler;
+use crate::data::{Dataset, DatasetOptions};
+use crate::manifest::{Arch, Aug, ExperimentSpec};
+use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
+use crate::nets::state::{load_state, state_tensors};
+use crate::nets::stylegan2::{
+    Architecture, FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
+};
+use crate::numpy_rng::{RandomState, RandomStateData};
+use crate::snapshot::file::SnapshotFile;
+
+/// Latent and intermediate-latent size, fixed by `train.py`.
+const Z_DIM: i64 = 512;
+
+/// Why training stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The configuration asks for something this build cannot train yet.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The dataset failed.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A snapshot could not be written or read.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::file::SnapshotError),
+    /// Writing logs or images failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was written.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A snapshot does not fit this run.
+    #[error("snapshot `{path}`: {reason}")]
+    BadSnapshot {
+        /// The file.
+        path: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// The losses stayed non-finite for a whole tick.
+    #[error("training diverged at {kimg:.1} kimg: the losses of a whole tick were not finite")]
+    Diverged {
+        /// Where.
+        kimg: f64,
+    },
+}
+
+fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TrainError {
+    let context = context.into();
+    move |source| TrainError::Io { context, source }
+}
+
+/// Progress counters (saved in snapshots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// Real images shown so far.
+    pub cur_nimg: u64,
+    /// Ticks completed.
+    pub cur_tick: u64,
+    /// Iterations completed.
+    pub batch_idx: u64,
+}
+
+/// A training run in a run directory.
+pub struct Trainer {
+    spec: ExperimentSpec,
+    run_dir: PathBuf,
+    device: Device,
+    dataset: Arc<Dataset>,
+    loader: Option<Loader>,
+    sampler: InfiniteSampler,
+    label_rng: RandomState,
+    g: Stylegan2Generator,
+    d: Discriminator,
+    g_ema: Stylegan2Generator,
+    g_params: Parameters,
+    d_params: Parameters,
+    g_opt: Adam,
+    d_opt: Adam,
+    loss: StyleGan2Loss,
+    phases: Vec<PhaseSpec>,
+    progress: Progress,
+    stats: Collector,
+    log: std::fs::File,
+    grid: Option<(usize, usize, Tensor, Tensor)>,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer")
+            .field("run_dir", &self.run_dir)
+            .field("progress", &self.progress)
+            .finish_non_exhaustive()
+    }
+}
+
+fn named_parameters(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
+    let trainable: Vec<Tensor> = vs.trainable_variables();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| trainable.iter().any(|p| p.data_ptr() == t.data_ptr()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+/// The seed the torch generator gets after a snapshot at `cur_nimg`.
+fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
+    let mixed = seed
+        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        .wrapping_add(cur_nimg.wrapping_mul(0xbf58_476d_1ce4_e5b9));
+    i64::try_from(mixed >> 1).expect("63 bits fit")
+}
+
+impl Trainer {
+    /// Prepare a run: open the data, build the networks, resume from the newest snapshot of
+    /// `run_dir` when there is one.
+    pub fn new(
+        spec: ExperimentSpec,
+        run_dir: &Path,
+        device: Device,
+    ) -> Result<Trainer, TrainError> {
+        let t = &spec.train;
+        if t.derived.arch != Arch::Stylegan2 {
+            return Err(TrainError::Unsupported(format!(
+                "`cfg = \"{}\"`: this build of kimg trains the StyleGAN2 architecture only (StyleGAN3 networks are not implemented yet)",
+                t.cfg.name()
+            )));
+        }
+        if t.aug != Aug::Noaug {
+            return Err(TrainError::Unsupported(format!(
+                "`aug = \"{}\"`: the ADA augmentation pipeline is not implemented yet; use `aug = \"noaug\"`",
+                t.aug.name()
+            )));
+        }
+        if t.resume.is_some() {
+            return Err(TrainError::Unsupported(
+                "`resume` (transfer learning) is not implemented yet".into(),
+            ));
+        }
+        let data_path = spec
+            .data
+            .path
+            .clone()
+            .ok_or_else(|| TrainError::Unsupported("`data.path` is not set".into()))?;
+        std::fs::create_dir_all(run_dir)
+            .map_err(io_error(format!("creating {}", run_dir.display())))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(run_dir.join("log.txt"))
+            .map_err(io_error("opening log.txt"))?;
+        let seed = u32::try_from(t.seed)
+            .map_err(|_| TrainError::Unsupported("`train.seed` must fit in 32 bits".into()))?;
+        let options = DatasetOptions {
+            use_labels: spec.data.cond,
+            max_size: spec
+                .data
+                .max_size
+                .map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
+            xflip: spec.data.mirror,
+            random_seed: seed,
+        };
+        let dataset = Arc::new(Dataset::open(&data_path, &options)?);
+        if spec.data.cond && !dataset.has_labels() {
+            return Err(TrainError::Unsupported(
+                "`data.cond = true` requires labels in dataset.json".into(),
+            ));
+        }
+        let res = i64::try_from(dataset.resolution()).expect("fits");
+        let channels = i64::try_from(dataset.image_shape()[0]).expect("fits");
+        let c_dim = i64::try_from(dataset.label_dim()).expect("fits");
+        let g_config = Stylegan2Config {
+            mapping_kwargs: MappingKwargs {
+                num_layers: i64::from(t.map_depth),
+            },
+            channel_base: i64::from(t.derived.g_channel_base),
+            channel_max: i64::from(t.derived.g_channel_max),
+            num_fp16_res: i64::from(t.derived.num_fp16_res),
+            conv_clamp: t.derived.conv_clamp.map(f64::from),
+            fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
+            ..Stylegan2Config::new(Z_DIM, c_dim, Z_DIM, res, channels)
+        };
+        let d_config = DiscriminatorConfig {
+            architecture: if t.derived.d_architecture == "orig" {
+                Architecture::Orig
+            } else {
+                Architecture::Resnet
+            },
+            channel_base: i64::from(t.cbase),
+            channel_max: i64::from(t.cmax),
+            num_fp16_res: i64::from(t.derived.num_fp16_res),
+            conv_clamp: t.derived.conv_clamp.map(f64::from),
+            block_kwargs: BlockKwargs {
+                freeze_layers: i64::from(t.freezed),
+            },
+            epilogue_kwargs: EpilogueKwargs {
+                mbstd_group_size: Some(i64::from(t.mbstd_group)),
+                mbstd_num_channels: 1,
+            },
+            ..DiscriminatorConfig::new(c_dim, res, channels)
+        };
+        // G_ema is a copy of G: build it before seeding so the seeded stream matches the reference.
+        let g_ema = Stylegan2Generator::new(&g_config, device);
+        tch::manual_seed(i64::try_from(t.seed).expect("checked above"));
+        let g = Stylegan2Generator::new(&g_config, device);
+        let d = Discriminator::new(&d_config, device);
+        copy_state(g.var_store(), g_ema.var_store());
+        // The reference's module summary runs G once with random noise on `batch_gpu` latents.
+        tch::no_grad(|| {
+            let z = Tensor::zeros([i64::from(t.batch_gpu), Z_DIM], (Kind::Float, device));
+            let c = Tensor::zeros([i64::from(t.batch_gpu), c_dim], (Kind::Float, device));
+            let ws = g.mapping(&z, &c, 1.0, false);
+            let _ = g.synthesis(&ws, NoiseMode::Random, false, true);
+        });
+        let g_params = Parameters::new(named_parameters(g.var_store()))
+            .map_err(|e| TrainError::Unsupported(e.to_string()))?;
+        let d_params = Parameters::new(named_parameters(d.var_store()))
+            .map_err(|e| TrainError::Unsupported(e.to_string()))?;
+        g_params.set_requires_grad(false);
+        d_params.set_requires_grad(false);
+        Parameters::new(named_parameters(g_ema.var_store()))
+            .map_err(|e| TrainError::Unsupported(e.to_string()))?
+            .set_requires_grad(false);
+        let (g_opt, d_opt) = optimizers(
+            t.glr,
+            t.dlr,
+            t.derived.g_reg_interval,
+            Some(t.derived.d_reg_interval),
+        );
+        let loss_config = LossConfig {
+            r1_gamma: t.gamma,
+            style_mixing_prob: t.derived.style_mixing_prob,
+            pl_weight: t.derived.pl_weight,
+            blur_init_sigma: t.derived.blur_init_sigma,
+            blur_fade_kimg: t.derived.blur_fade_kimg,
+            ..LossConfig::default()
+        };
+        let sampler = InfiniteSampler::new(dataset.len(), 0, 1, seed);
+        let mut trainer = Trainer {
+            phases: phases(t.derived.g_reg_interval, Some(t.derived.d_reg_interval)),
+            loss: StyleGan2Loss::new(loss_config, device),
+            label_rng: RandomState::new(seed),
+            spec,
+            run_dir: run_dir.to_path_buf(),
+            device,
+            dataset,
+            loader: None,
+            sampler,
+            g,
+            d,
+            g_ema,
+            g_params,
+            d_params,
+            g_opt,
+            d_opt,
+            progress: Progress {
+                cur_nimg: 0,
+                cur_tick: 0,
+                batch_idx: 0,
+            },
+            stats: Collector::all(),
+            log,
+            grid: None,
+        };
+        trainer.setup_grid()?;
+        if let Some(latest) = latest_snapshot(run_dir) {
+            trainer.restore(&latest)?;
+        }
+        Ok(trainer)
+    }
+
+    fn write_log(&mut self, line: &str) {
+        let _ = writeln!(self.log, "{line}");
+        println!("{line}");
+    }
+
+    fn setup_grid(&mut self) -> Result<(), TrainError> {
+        let [_, h, w] = self.dataset.image_shape();
+        let (gw, gh) = grid_size(w, h);
+        let indices = snapshot_grid_indices(&self.dataset, gw, gh);
+        let reals: Vec<u8> = indices
+            .iter()
+            .map(|&i| self.dataset.image(i))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat();
+        let shape = self
+            .dataset
+            .image_shape()
+            .map(|d| i64::try_from(d).expect("fits"));
+        let n = i64::try_from(indices.len()).expect("fits");
+        let reals = Tensor::from_slice(&reals).reshape([n, shape[0], shape[1], shape[2]]);
+        let reals_path = self.run_dir.join("reals.png");
+        if !reals_path.exists() {
+            save_image_grid(&reals, &reals_path, (0.0, 255.0), (gw, gh))
+                .map_err(io_error("writing reals.png"))?;
+        }
+        let grid_z = Tensor::randn([n, Z_DIM], (Kind::Float, self.device));
+        let labels: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| self.dataset.label(i))
+            .collect();
+        let grid_c = Tensor::from_slice(&labels)
+            .reshape([n, i64::try_from(self.dataset.label_dim()).expect("fits")])
+            .to_device(self.device);
+        self.grid = Some((gw, gh, grid_z, grid_c));
+        let init_path = self.run_dir.join("fakes_init.png");
+        if !init_path.exists() {
+            self.save_fakes(&init_path)?;
+        }
+        Ok(())
+    }
+
+    fn save_fakes(&self, path: &Path) -> Result<(), TrainError> {
+        let (gw, gh, z, c) = self.grid.as_ref().expect("grid set up first");
+        let chunk = i64::from(self.spec.train.batch_gpu).max(1);
+        let images: Vec<Tensor> = tch::no_grad(|| {
+            z.split(chunk, 0)
+                .iter()
+                .zip(c.split(chunk, 0))
+                .map(|(z, c)| {
+                    let ws = self.g_ema.mapping(z, &c, 1.0, false);
+                    self.g_ema
+                        .synthesis(&ws, NoiseMode::Const, false, false)
+                        .to_device(Device::Cpu)
+                })
+                .collect()
+        });
+        save_image_grid(&Tensor::cat(&images, 0), path, (-1.0, 1.0), (*gw, *gh))
+            .map_err(io_error(format!("writing {}", path.display())))
+    }
+
+    /// The progress so far.
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    /// G_ema's state (for tests and snapshots).
+    pub fn g_ema_state(&self) -> Vec<(String, Tensor)> {
+        state_tensors(self.g_ema.var_store(), "")
+    }
+
+    /// One training iteration (spec §4.2).
+    pub fn step(&mut self) -> Result<(), TrainError> {
+        let t = &self.spec.train;
+        let (batch, batch_gpu) = (i64::from(t.batch), i64::from(t.batch_gpu));
+        if self.loader.is_none() {
+            let workers = usize::try_from(t.workers).unwrap_or(1);
+            self.loader = Some(Loader::new(
+                Arc::clone(&self.dataset),
+                self.sampler.clone(),
+                usize::try_from(t.batch).expect("fits"),
+                workers,
+                2,
+            ));
+        }
+        let data = self.loader.as_mut().expect("created above").next_batch()?;
+        self.sampler = data.sampler;
+        let real_img = (data.images.to_device(self.device).to_kind(Kind::Float) / 127.5 - 1.0)
+            .split(batch_gpu, 0);
+        let real_c = data.labels.to_device(self.device).split(batch_gpu, 0);
+        let groups = i64::try_from(self.phases.len()).expect("few phases");
+        let all_gen_z = Tensor::randn([groups * batch, Z_DIM], (Kind::Float, self.device));
+        let label_count = u64::try_from(self.dataset.len()).expect("fits");
+        let gen_labels: Vec<f32> = (0..groups * batch)
+            .flat_map(|_| {
+                let index = usize::try_from(self.label_rng.randint(label_count)).expect("fits");
+                self.dataset.label(index)
+            })
+            .collect();
+        let c_dim = i64::try_from(self.dataset.label_dim()).expect("fits");
+        let all_gen_c = Tensor::from_slice(&gen_labels)
+            .reshape([groups * batch, c_dim])
+            .to_device(self.device);
+
+        let phases = self.phases.clone();
+        for (k, phase) in phases.iter().enumerate() {
+            if self.progress.batch_idx % u64::from(phase.interval) != 0 {
+                continue;
+            }
+            let k = i64::try_from(k).expect("few phases");
+            let gen_z = all_gen_z.narrow(0, k * batch, batch).split(batch_gpu, 0);
+            let gen_c = all_gen_c.narrow(0, k * batch, batch).split(batch_gpu, 0);
+            let params = if phase.phase.is_generator() {
+                &self.g_params
+            } else {
+                &self.d_params
+            };
+            params.clear_gradients();
+            params.set_requires_grad(true);
+            let nets = Networks {
+                generator: &self.g,
+                discriminator: &self.d,
+                augment: None,
+            };
+            for r in 0..real_img.len() {
+                let micro = MicroBatch {
+                    real_img: &real_img[r],
+                    real_c: &real_c[r],
+                    gen_z: &gen_z[r],
+                    gen_c: &gen_c[r],
+                };
+                let mut collectors = vec![&mut self.stats];
+                self.loss.accumulate_gradients(
+                    phase.phase,
+                    &nets,
+                    &micro,
+                    f64::from(phase.interval),
+                    self.progress.cur_nimg,
+                    &mut collectors,
+                );
+            }
+            params.set_requires_grad(false);
+            sanitize_gradients(&params.named);
+            let optimizer = if phase.phase.is_generator() {
+                &mut self.g_opt
+            } else {
+                &mut self.d_opt
+            };
+            optimizer.step(&params.named);
+        }
+        let beta = ema_beta(
+            t.batch,
+            t.derived.ema_kimg,
+            t.derived.ema_rampup,
+            self.progress.cur_nimg,
+        );
+        update_ema(self.g.var_store(), self.g_ema.var_store(), beta);
+        self.progress.cur_nimg += u64::from(t.batch);
+        self.progress.batch_idx += 1;
+        Ok(())
+    }
+
+    /// Train until `train.kimg`, ticking, logging and snapshotting as the reference does.
+    pub fn run(&mut self) -> Result<(), TrainError> {
+        let t = self.spec.train.clone();
+        let total_nimg = t.kimg * 1000;
+        let start = Instant::now();
+        let mut tick_start = Instant::now();
+        let mut tick_start_nimg = self.progress.cur_nimg;
+        let mut maintenance = 0.0;
+        if self.progress.cur_nimg >= total_nimg {
+            self.write_log(&format!(
+                "Already trained for {} kimg; nothing to do.",
+                t.kimg
+            ));
+            return Ok(());
+        }
+        self.write_log(&format!("Training for {} kimg...\n", t.kimg));
+        loop {
+            self.step()?;
+            let done = self.progress.cur_nimg >= total_nimg;
+            if !done
+                && !tick_due(
+                    self.progress.cur_nimg,
+                    t.kimg,
+                    self.progress.cur_tick,
+                    tick_start_nimg,
+                    t.tick,
+                )
+            {
+                continue;
+            }
+            let tick_end = Instant::now();
+            let tick_sec = tick_end.duration_since(tick_start).as_secs_f64();
+            #[expect(
+                clippy::cast_precision_loss,
+                reason = "image counts are far below 2^52"
+            )]
+            let (kimg, tick_kimg) = (
+                self.progress.cur_nimg as f64 / 1e3,
+                (self.progress.cur_nimg - tick_start_nimg) as f64 / 1e3,
+            );
+            let total_sec = start.elapsed().as_secs_f64();
+            let line = format!(
+                "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} augment {:.3}",
+                self.progress.cur_tick,
+                kimg,
+                format_time(total_sec),
+                tick_sec,
+                tick_sec / tick_kimg.max(1e-9),
+                maintenance,
+                0.0
+            );
+            self.write_log(&line);
+            for (name, value) in [
+                ("Progress/tick", self.progress.cur_tick as f64),
+                ("Progress/kimg", kimg),
+                ("Timing/total_sec", total_sec),
+                ("Timing/sec_per_tick", tick_sec),
+                ("Timing/sec_per_kimg", tick_sec / tick_kimg.max(1e-9)),
+                ("Timing/maintenance_sec", maintenance),
+                ("Progress/augment", 0.0),
+                ("Timing/total_hours", total_sec / 3600.0),
+                ("Timing/total_days", total_sec / 86400.0),
+            ] {
+                self.stats.report_scalar(name, value);
+            }
+            self.stats.update();
+            let finite = ["Loss/G/loss", "Loss/D/loss"]
+                .iter()
+                .all(|name| self.stats.get(name).is_none_or(|m| m.mean().is_finite()));
+            let timestamp = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+            let mut stats_file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.run_dir.join("stats.jsonl"))
+                .map_err(io_error("opening stats.jsonl"))?;
+            writeln!(stats_file, "{}", self.stats.jsonl_line(timestamp))
+                .map_err(io_error("writing stats.jsonl"))?;
+            if !finite {
+                return Err(TrainError::Diverged { kimg });
+            }
+            if snapshot_due(done, self.progress.cur_tick, t.snap) {
+                let number = self.progress.cur_nimg / 1000;
+                self.save_fakes(&self.run_dir.join(format!("fakes{number:06}.png")))?;
+                self.save_snapshot()?;
+            }
+            self.progress.cur_tick += 1;
+            tick_start_nimg = self.progress.cur_nimg;
+            tick_start = Instant::now();
+            maintenance = tick_start.duration_since(tick_end).as_secs_f64();
+            if done {
+                break;
+            }
+        }
+        self.write_log("\nExiting...");
+        Ok(())
+    }
+
+    fn save_snapshot(&mut self) -> Result<(), TrainError> {
+        let mut tensors = state_tensors(self.g.var_store(), "G.");
+        tensors.extend(state_tensors(self.d.var_store(), "D."));
+        tensors.extend(state_tensors(self.g_ema.var_store(), "G_ema."));
+        tensors.extend(self.g_opt.state_tensors("opt.G"));
+        tensors.extend(self.d_opt.state_tensors("opt.D"));
+        tensors.push(("state.pl_mean".into(), self.loss.pl_mean.shallow_clone()));
+        let metadata = serde_json::json!({
+            "arch": "stylegan2",
+            "G_kwargs": self.g.config(),
+            "D_kwargs": self.d.config(),
+            "training_set_kwargs": {"path": self.spec.data.path, "use_labels": self.spec.data.cond, "xflip": self.spec.data.mirror, "resolution": self.dataset.resolution()},
+            "progress": self.progress,
+            "sampler": self.sampler,
+            "label_rng": self.label_rng.save(),
+        });
+        let number = self.progress.cur_nimg / 1000;
+        let path = self
+            .run_dir
+            .join(format!("network-snapshot-{number:06}.safetensors"));
+        SnapshotFile { tensors, metadata }.write(&path)?;
+        // Reseed so that runs resumed from this snapshot continue identically (see the module doc).
+        tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));
+        Ok(())
+    }
+
+    fn restore(&mut self, path: &Path) -> Result<(), TrainError> {
+        let bad = |reason: String| TrainError::BadSnapshot {
+            path: path.display().to_string(),
+            reason,
+        };
+        let snapshot = SnapshotFile::read(path)?;
+        for (store, prefix) in [
+            (self.g.var_store(), "G."),
+            (self.d.var_store(), "D."),
+            (self.g_ema.var_store(), "G_ema."),
+        ] {
+            load_state(store, &snapshot.tensors, prefix, true).map_err(|e| bad(e.to_string()))?;
+        }
+        self.g_opt
+            .load_state_tensors("opt.G", &snapshot.tensors, self.device);
+        self.d_opt
+            .load_state_tensors("opt.D", &snapshot.tensors, self.device);
+        if let Some(pl_mean) = snapshot.get("state.pl_mean") {
+            self.loss.pl_mean = pl_mean.to_device(self.device);
+        }
+        let meta = &snapshot.metadata;
+        self.progress = serde_json::from_value(meta["progress"].clone())
+            .map_err(|e| bad(format!("progress: {e}")))?;
+        self.sampler = serde_json::from_value(meta["sampler"].clone())
+            .map_err(|e| bad(format!("sampler: {e}")))?;
+        let rng: RandomStateData = serde_json::from_value(meta["label_rng"].clone())
+            .map_err(|e| bad(format!("label_rng: {e}")))?;
+        self.label_rng =
+            RandomState::restore(&rng).ok_or_else(|| bad("malformed label_rng".into()))?;
+        self.progress.cur_tick += 1;
+        self.loader = None;
+        tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));
+        let kimg = self.progress.cur_nimg as f64 / 1e3;
+        self.write_log(&format!(
+            "Resuming from {} at {kimg:.1} kimg.",
+            path.display()
+        ));
+        Ok(())
+    }
+}
+
+/// The snapshot with the most images in `run_dir`.
+pub fn latest_snapshot(run_dir: &Path) -> Option<PathBuf> {
+    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(run_dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                n.to_string_lossy().starts_with("network-snapshot-")
+                    && n.to_string_lossy().ends_with(".safetensors")
+            })
+        })
+        .collect();
+    snapshots.sort();
+    snapshots.pop()
+}
+
+fn copy_state(from: &tch::nn::VarStore, to: &tch::nn::VarStore) {
+    let source = from.variables();
+    tch::no_grad(|| {
+        for (name, mut target) in to.variables() {
+            target.copy_(&source[&name]);
+        }
+    });
+}
+
+/// `p_ema ← lerp(p, p_ema, β)` for parameters; buffers are copied.
+fn update_ema(g: &tch::nn::VarStore, g_ema: &tch::nn::VarStore, beta: f64) {
+    let source = g.variables();
+    let trainable: Vec<Tensor> = g.trainable_variables();
+    tch::no_grad(|| {
+        for (name, mut target) in g_ema.variables() {
+            let value = &source[&name];
+            if trainable.iter().any(|p| p.data_ptr() == value.data_ptr()) {
+                let blended = value.lerp(&target, beta);
+                target.copy_(&blended);
+            } else {
+                target.copy_(value);
+            }
+        }
+    });
+}
