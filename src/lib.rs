@@ -20,6 +20,7 @@ pub mod device;
 pub mod env_vars;
 pub mod error;
 pub mod fsutil;
+pub mod generate;
 pub mod manifest;
 pub mod nets;
 pub mod numpy_rng;

@@ -3,6 +3,7 @@
 
 mod dataset;
 mod doctor;
+mod generate;
 mod presets;
 mod show;
 mod train;
@@ -29,6 +30,8 @@ pub(crate) enum Command {
     Dataset(dataset::DatasetArgs),
     /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
     Doctor(doctor::DoctorArgs),
+    /// Generate images from a snapshot (like the official gen_images.py).
+    Generate(generate::GenerateArgs),
     /// Print a manifest's resolved configuration and where each value came from.
     Show(show::ShowArgs),
     /// List the presets that reproduce the published configuration tables.
@@ -56,6 +59,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Dataset(args) => dataset::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Generate(args) => generate::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Presets(args) => presets::run(&args),
         Command::Train(args) => train::run(&args),

@@ -1,0 +1,173 @@
+//! Images from a snapshot, as the official `gen_images.py` makes them (spec §11): latents from
+//! `RandomState(seed).randn(1, z_dim)`, optional class and truncation, `seedNNNN.png`.
+
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::nets::state::load_state;
+use crate::nets::stylegan2::{Stylegan2Config, Stylegan2Generator};
+use crate::numpy_rng::RandomState;
+use crate::snapshot::file::SnapshotFile;
+use crate::train::networks::{GeneratorNet, NoiseMode};
+
+/// Why generation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// The snapshot could not be read.
+    #[error(transparent)]
+    Snapshot(#[from] crate::snapshot::file::SnapshotError),
+    /// The snapshot or the request does not fit.
+    #[error("{0}")]
+    Invalid(String),
+    /// Writing an image failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The image.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// Parse `0-7,12` (inclusive ranges, commas) into seeds.
+pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
+    let mut seeds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|e| format!("`{s}` in `{text}` is not a seed: {e}"))
+        };
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (number(a)?, number(b)?);
+                if a > b {
+                    return Err(format!("`{part}` is an empty range"));
+                }
+                seeds.extend(a..=b);
+            }
+            None => seeds.push(number(part)?),
+        }
+    }
+    if seeds.is_empty() {
+        return Err("no seeds given".into());
+    }
+    Ok(seeds)
+}
+
+/// The `G_ema` of a kimg snapshot.
+pub fn load_generator(path: &Path, device: Device) -> Result<Stylegan2Generator, GenerateError> {
+    let snapshot = SnapshotFile::read(path)?;
+    let arch = snapshot.metadata["arch"].as_str().unwrap_or_default();
+    if arch != "stylegan2" {
+        return Err(GenerateError::Invalid(format!(
+            "{}: architecture `{arch}` is not supported by this build (StyleGAN2 only)",
+            path.display()
+        )));
+    }
+    let config: Stylegan2Config = serde_json::from_value(snapshot.metadata["G_kwargs"].clone())
+        .map_err(|e| GenerateError::Invalid(format!("{}: G_kwargs: {e}", path.display())))?;
+    let generator = Stylegan2Generator::new(&config, device);
+    load_state(generator.var_store(), &snapshot.tensors, "G_ema.", true)
+        .map_err(|e| GenerateError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(generator)
+}
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    /// Seeds, one image each.
+    pub seeds: Vec<u32>,
+    /// Class index for conditional generators.
+    pub class: Option<i64>,
+    /// Truncation ψ.
+    pub truncation_psi: f64,
+    /// Noise mode.
+    pub noise_mode: NoiseMode,
+}
+
+/// `(img·127.5 + 128).clamp(0, 255)` truncated to uint8, `[N, H, W, C]` — gen_images' rule.
+pub fn to_uint8(img: &Tensor) -> Tensor {
+    (img.permute([0, 2, 3, 1]) * 127.5 + 128.0)
+        .clamp(0.0, 255.0)
+        .to_kind(Kind::Uint8)
+}
+
+/// One image per seed into `outdir/seedNNNN.png`; returns the paths.
+pub fn generate(
+    generator: &Stylegan2Generator,
+    options: &GenerateOptions,
+    outdir: &Path,
+) -> Result<Vec<PathBuf>, GenerateError> {
+    let device = generator.var_store().device();
+    let c_dim = generator.c_dim();
+    let label = match (c_dim, options.class) {
+        (0, _) => Tensor::zeros([1, 0], (Kind::Float, device)),
+        (_, None) => {
+            return Err(GenerateError::Invalid(
+                "this generator is conditional: pass --class".into(),
+            ));
+        }
+        (_, Some(class)) if class < 0 || class >= c_dim => {
+            return Err(GenerateError::Invalid(format!(
+                "--class {class} is outside 0..{c_dim}"
+            )));
+        }
+        (_, Some(class)) => Tensor::zeros([1, c_dim], (Kind::Float, device)).index_fill(
+            1,
+            &Tensor::from_slice(&[class]).to_device(device),
+            1.0,
+        ),
+    };
+    std::fs::create_dir_all(outdir).map_err(|source| GenerateError::Io {
+        path: outdir.display().to_string(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for &seed in &options.seeds {
+        let z = RandomState::new(seed).randn(usize::try_from(generator.z_dim()).expect("positive"));
+        let z = Tensor::from_slice(&z)
+            .reshape([1, -1])
+            .to_kind(Kind::Float)
+            .to_device(device);
+        let pixels = tch::no_grad(|| {
+            let ws = generator.mapping(&z, &label, options.truncation_psi, false);
+            to_uint8(&generator.synthesis(&ws, options.noise_mode, false, false))
+                .to_device(Device::Cpu)
+        });
+        let [_, h, w, c] = pixels.size()[..] else {
+            unreachable!("NHWC")
+        };
+        let data = Vec::<u8>::try_from(pixels.flatten(0, -1)).expect("uint8 tensor");
+        let path = outdir.join(format!("seed{seed:04}.png"));
+        let color = if c == 1 {
+            image::ExtendedColorType::L8
+        } else {
+            image::ExtendedColorType::Rgb8
+        };
+        let (w, h) = (
+            u32::try_from(w).expect("fits"),
+            u32::try_from(h).expect("fits"),
+        );
+        image::save_buffer(&path, &data, w, h, color).map_err(|e| GenerateError::Io {
+            path: path.display().to_string(),
+            source: std::io::Error::other(e),
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seeds_parse_like_gen_images() {
+        assert_eq!(parse_seeds("0-3,12").unwrap(), [0, 1, 2, 3, 12]);
+        assert_eq!(parse_seeds("5").unwrap(), [5]);
+        assert!(parse_seeds("3-1").is_err());
+        assert!(parse_seeds("x").is_err());
+    }
+}
