@@ -25,6 +25,8 @@ pub mod manifest;
 pub mod nets;
 pub mod numpy_rng;
 pub mod ops;
+pub mod run;
 pub mod snapshot;
+pub mod sweep;
 pub mod train;
 pub mod ui;

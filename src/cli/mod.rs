@@ -4,6 +4,7 @@
 mod dataset;
 mod doctor;
 mod generate;
+mod plan;
 mod presets;
 mod show;
 mod train;
@@ -34,6 +35,8 @@ pub(crate) enum Command {
     Generate(generate::GenerateArgs),
     /// Print a manifest's resolved configuration and where each value came from.
     Show(show::ShowArgs),
+    /// List the runs a manifest expands to, their state and estimated cost.
+    Plan(plan::PlanArgs),
     /// List the presets that reproduce the published configuration tables.
     Presets(presets::PresetsArgs),
     /// Train a network with the official train.py options (`--dry-run` resolves and exits).
@@ -61,6 +64,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Generate(args) => generate::run(&args),
         Command::Show(args) => show::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Presets(args) => presets::run(&args),
         Command::Train(args) => train::run(&args),
     }

@@ -212,3 +212,36 @@ fn environment_overrides_sit_between_the_manifest_and_set() {
     let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(value["config"]["train"]["gamma"], 5.0);
 }
+
+#[test]
+fn plan_lists_the_gamma_sweep_with_estimates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = kimg()
+        .args([
+            "plan",
+            "experiments/afhqv2-stylegan3-t.toml",
+            "--runs-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("5 runs"), "{text}");
+    assert!(text.contains("train.gamma = 8.2 × 0.25 = 2.05"), "{text}");
+    // 18.47 s/kimg × 25000 kimg × 1.05 on V100, as the tables compute it.
+    assert!(text.contains("5 d 14 h on V100"), "{text}");
+    let out = kimg()
+        .args([
+            "plan",
+            "experiments/afhqv2-stylegan3-t.toml",
+            "--json",
+            "--runs-dir",
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(value["runs"].as_array().unwrap().len(), 5);
+    assert_eq!(value["runs"][0]["state"]["state"], "new");
+}
