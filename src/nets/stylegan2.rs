@@ -154,13 +154,7 @@ impl SynthesisLayer {
         conv_clamp: Option<f64>,
     ) -> SynthesisLayer {
         let resample_filter = buffer(path, "resample_filter", &default_filter());
-        let affine = FullyConnected::new(
-            &(path / "affine"),
-            &FcConfig {
-                bias_init: BiasInit::Scalar(1.0),
-                ..FcConfig::new(w_dim, in_channels, FcFlavor::Sg2)
-            },
-        );
+        let affine = style_affine(path, w_dim, in_channels);
         let weight = parameter(
             path,
             "weight",
@@ -230,6 +224,15 @@ impl SynthesisLayer {
     }
 }
 
+/// The `affine` layer mapping a w to per-channel styles (bias initialised to 1).
+fn style_affine(path: &nn::Path, w_dim: i64, channels: i64) -> FullyConnected {
+    let config = FcConfig {
+        bias_init: BiasInit::Scalar(1.0),
+        ..FcConfig::new(w_dim, channels, FcFlavor::Sg2)
+    };
+    FullyConnected::new(&(path / "affine"), &config)
+}
+
 /// `[1, 3, 3, 1]` as a normalised 4×4 filter.
 fn default_filter() -> Tensor {
     setup_filter(
@@ -259,13 +262,7 @@ impl ToRgb {
         w_dim: i64,
         conv_clamp: Option<f64>,
     ) -> ToRgb {
-        let affine = FullyConnected::new(
-            &(path / "affine"),
-            &FcConfig {
-                bias_init: BiasInit::Scalar(1.0),
-                ..FcConfig::new(w_dim, in_channels, FcFlavor::Sg2)
-            },
-        );
+        let affine = style_affine(path, w_dim, in_channels);
         let weight = parameter(
             path,
             "weight",

@@ -45,6 +45,14 @@ fn native_state(fx: &Fixture) -> Vec<(String, Tensor)> {
         .collect()
 }
 
+/// A network built right after `manual_seed(ctor_seed)` equals the fixture's `init.*` bit for bit.
+fn assert_initialisation(fx: &Fixture, store: &nn::VarStore) {
+    let variables = store.variables();
+    for (key, value) in state(fx, "init.") {
+        assert_close(&format!("init.{key}"), &variables[&key], &value, 0.0);
+    }
+}
+
 fn mapping_config(fx: &Fixture, stylegan3: bool) -> MappingConfig {
     let kw = &fx.json["ctor_kwargs"];
     let i = |k: &str| kw[k].as_i64();
@@ -81,14 +89,7 @@ fn check_mapping(name: &str, stylegan3: bool) {
     tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
     let fresh = nn::VarStore::new(Device::Cpu);
     let _ = MappingNetwork::new(&fresh.root(), &config);
-    for (key, value) in state(&fx, "init.") {
-        assert_close(
-            &format!("{name} init.{key}"),
-            &fresh.variables()[&key],
-            &value,
-            0.0,
-        );
-    }
+    assert_initialisation(&fx, &fresh);
 
     let vs = nn::VarStore::new(Device::Cpu);
     let mapping = MappingNetwork::new(&vs.root(), &config);
@@ -213,14 +214,7 @@ fn stylegan2_generator_matches() {
     let _rng = rng_lock();
     tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
     let fresh = sg2_generator(&fx);
-    for (key, value) in state(&fx, "init.") {
-        assert_close(
-            &format!("init.{key}"),
-            &fresh.var_store().variables()[&key],
-            &value,
-            0.0,
-        );
-    }
+    assert_initialisation(&fx, fresh.var_store());
 
     let g = sg2_generator(&fx);
     assert!(
@@ -315,14 +309,7 @@ fn stylegan2_discriminator_matches() {
     let _rng = rng_lock();
     tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
     let fresh = Discriminator::new(&config, Device::Cpu);
-    for (key, value) in state(&fx, "init.") {
-        assert_close(
-            &format!("init.{key}"),
-            &fresh.var_store().variables()[&key],
-            &value,
-            0.0,
-        );
-    }
+    assert_initialisation(&fx, fresh.var_store());
     let d = Discriminator::new(&config, Device::Cpu);
     assert!(
         load_state(d.var_store(), &native_state(&fx), "", true)
