@@ -8,6 +8,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet, NoiseMode};
 use super::stats::Collector;
+use crate::ops::upfirdn2d::{Padding, filter2d};
 
 /// A training phase (spec §4.1 step 9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,8 +293,8 @@ impl StyleGan2Loss {
     }
 }
 
-/// The D-input blur: separable taps `2^(−(k/σ)²)` for `k = −⌊3σ⌋…⌊3σ⌋`, normalised, zero
-/// padding, same size (the reference's `upfirdn2d.filter2d`; a no-op for σ with `⌊3σ⌋ = 0`).
+/// The D-input blur: separable taps `2^(−(k/σ)²)` for `k = −⌊3σ⌋…⌊3σ⌋`, normalised, applied with
+/// `filter2d` (zero padding, same size); a no-op while `⌊3σ⌋ = 0`.
 pub fn blur(img: &Tensor, sigma: f64) -> Tensor {
     let size = (sigma * 3.0).floor();
     if size <= 0.0 {
@@ -301,39 +302,13 @@ pub fn blur(img: &Tensor, sigma: f64) -> Tensor {
     }
     #[expect(clippy::cast_possible_truncation, reason = "blur radii are small")]
     let size = size as i64;
-    let device = img.device();
-    let taps = Tensor::arange_start(-size, size + 1, (Kind::Float, device))
+    let taps = Tensor::arange_start(-size, size + 1, (Kind::Float, img.device()))
         .g_div_scalar(sigma)
         .square()
         .neg()
         .exp2();
     let taps = &taps / taps.sum(Kind::Float);
-    let channels = img.size()[1];
-    let len = 2 * size + 1;
-    let horizontal = taps
-        .view([1, 1, 1, len])
-        .expand([channels, 1, 1, len], false)
-        .contiguous();
-    let vertical = taps
-        .view([1, 1, len, 1])
-        .expand([channels, 1, len, 1], false)
-        .contiguous();
-    let x = img.conv2d(
-        &horizontal,
-        None::<Tensor>,
-        [1, 1],
-        [0, size],
-        [1, 1],
-        channels,
-    );
-    x.conv2d(
-        &vertical,
-        None::<Tensor>,
-        [1, 1],
-        [size, 0],
-        [1, 1],
-        channels,
-    )
+    filter2d(img, &taps, Padding::default(), false, 1.0)
 }
 
 #[cfg(test)]
