@@ -1,6 +1,7 @@
 //! Training: the loop and its parts (optimizer, statistics, progress).
 
 pub mod adam;
+pub mod augment;
 pub mod loss;
 pub mod networks;
 pub mod schedule;

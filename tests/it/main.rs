@@ -2,6 +2,7 @@
 
 mod common; // fixture loading and tolerance checks shared by the golden tests
 
+mod augment; // the ADA pipeline against the reference fixture
 mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod data; // datasets, sampler, grids and numpy RNG against the reference fixtures
 mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weights
