@@ -71,10 +71,14 @@ impl Activation {
     }
 }
 
-/// `x` where `x > 0`, else `slope·x` — `torch.nn.functional.leaky_relu`, built from `where` so it
-/// stays differentiable twice (R1 and path length need double backward).
+/// `x` where `x > 0`, else `slope·x` — `torch.nn.functional.leaky_relu`.
+///
+/// Built on `prelu` with a constant weight: same values, and, unlike a `where` on a mask, its
+/// double backward stays connected to `x`, so R1 and path length give biases behind a leaky ReLU
+/// a (zero-valued) gradient exactly as the reference does — which decides what Adam steps.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    x.where_self(&x.gt(0.0), &(x * slope))
+    let weight = Tensor::full([1], slope, (x.kind(), x.device()));
+    x.prelu(&weight)
 }
 
 /// Options of [`bias_act`]; `None` means the activation's default.

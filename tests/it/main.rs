@@ -6,6 +6,7 @@ mod augment; // the ADA pipeline against the reference fixture
 mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod data; // datasets, sampler, grids and numpy RNG against the reference fixtures
 mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weights
+mod loss; // the StyleGAN2 loss phases against the reference
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
 mod nets; // the networks against the reference fixtures (outputs, EMAs, gradients, init)
