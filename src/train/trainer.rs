@@ -21,9 +21,12 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::adam::{Adam, Parameters, sanitize_gradients};
+use super::augment::{AugmentConfig, AugmentPipe};
 use super::loss::{LossConfig, MicroBatch, Networks, StyleGan2Loss};
-use super::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
-use super::schedule::{PhaseSpec, ema_beta, optimizers, phases, snapshot_due, tick_due};
+use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet, NoiseMode};
+use super::schedule::{
+    PhaseSpec, ada_adjustment, ema_beta, optimizers, phases, snapshot_due, tick_due,
+};
 use super::stats::{Collector, format_time};
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
 use crate::data::loader::Loader;
@@ -37,6 +40,9 @@ use crate::nets::stylegan2::{
 };
 use crate::numpy_rng::{RandomState, RandomStateData};
 use crate::snapshot::file::SnapshotFile;
+
+/// Iterations between ADA adjustments (`ada_interval` of the reference).
+const ADA_INTERVAL: u64 = 4;
 
 /// Latent and intermediate-latent size, fixed by `train.py`.
 const Z_DIM: i64 = 512;
@@ -113,6 +119,8 @@ pub struct Trainer {
     phases: Vec<PhaseSpec>,
     progress: Progress,
     stats: Collector,
+    augment: Option<AugmentPipe>,
+    ada_stats: Collector,
     log: std::fs::File,
     grid: Option<(usize, usize, Tensor, Tensor)>,
 }
@@ -158,12 +166,6 @@ impl Trainer {
             return Err(TrainError::Unsupported(format!(
                 "`cfg = \"{}\"`: this build of kimg trains the StyleGAN2 architecture only (StyleGAN3 networks are not implemented yet)",
                 t.cfg.name()
-            )));
-        }
-        if t.aug != Aug::Noaug {
-            return Err(TrainError::Unsupported(format!(
-                "`aug = \"{}\"`: the ADA augmentation pipeline is not implemented yet; use `aug = \"noaug\"`",
-                t.aug.name()
             )));
         }
         if t.resume.is_some() {
@@ -270,6 +272,16 @@ impl Trainer {
             ..LossConfig::default()
         };
         let sampler = InfiniteSampler::new(dataset.len(), 0, 1, seed);
+        // train.py builds the pipe only when something augments (p > 0 or an ADA target).
+        let augments =
+            t.aug != Aug::Noaug && (t.derived.augment_p > 0.0 || t.derived.ada_target.is_some());
+        let augment = augments.then(|| {
+            AugmentPipe::new(
+                AugmentConfig::named("bgc").expect("bgc is a named pipe"),
+                t.derived.augment_p,
+                device,
+            )
+        });
         let mut trainer = Trainer {
             phases: phases(t.derived.g_reg_interval, Some(t.derived.d_reg_interval)),
             loss: StyleGan2Loss::new(loss_config, device),
@@ -293,6 +305,8 @@ impl Trainer {
                 batch_idx: 0,
             },
             stats: Collector::all(),
+            augment,
+            ada_stats: Collector::only(&["Loss/signs/real"]),
             log,
             grid: None,
         };
@@ -424,7 +438,7 @@ impl Trainer {
             let nets = Networks {
                 generator: &self.g,
                 discriminator: &self.d,
-                augment: None,
+                augment: self.augment.as_ref().map(|a| a as &dyn Augmenter),
             };
             for r in 0..real_img.len() {
                 let micro = MicroBatch {
@@ -433,7 +447,7 @@ impl Trainer {
                     gen_z: &gen_z[r],
                     gen_c: &gen_c[r],
                 };
-                let mut collectors = vec![&mut self.stats];
+                let mut collectors = vec![&mut self.stats, &mut self.ada_stats];
                 self.loss.accumulate_gradients(
                     phase.phase,
                     &nets,
@@ -461,7 +475,35 @@ impl Trainer {
         update_ema(self.g.var_store(), self.g_ema.var_store(), beta);
         self.progress.cur_nimg += u64::from(t.batch);
         self.progress.batch_idx += 1;
+        self.adjust_augment();
         Ok(())
+    }
+
+    /// ADA: every `ADA_INTERVAL` iterations move `p` toward the target by the sign of
+    /// `mean(Loss/signs/real) − target` (spec §4.2 step 5).
+    fn adjust_augment(&mut self) {
+        let t = &self.spec.train;
+        let (Some(pipe), Some(target)) = (self.augment.as_mut(), t.derived.ada_target) else {
+            return;
+        };
+        if self.progress.batch_idx % ADA_INTERVAL != 0 {
+            return;
+        }
+        self.ada_stats.update();
+        let mean = self
+            .ada_stats
+            .get("Loss/signs/real")
+            .map_or(f64::NAN, |m| m.mean());
+        if mean.is_finite() {
+            let step = ada_adjustment(
+                mean,
+                target,
+                t.batch,
+                u32::try_from(ADA_INTERVAL).expect("small"),
+                t.derived.ada_kimg,
+            );
+            pipe.p = (pipe.p + step).max(0.0);
+        }
     }
 
     /// Train until `train.kimg`, ticking, logging and snapshotting as the reference does.
@@ -513,7 +555,7 @@ impl Trainer {
                 tick_sec,
                 tick_sec / tick_kimg.max(1e-9),
                 maintenance,
-                0.0
+                self.augment_p()
             );
             self.write_log(&line);
             for (name, value) in [
@@ -523,7 +565,7 @@ impl Trainer {
                 ("Timing/sec_per_tick", tick_sec),
                 ("Timing/sec_per_kimg", tick_sec / tick_kimg.max(1e-9)),
                 ("Timing/maintenance_sec", maintenance),
-                ("Progress/augment", 0.0),
+                ("Progress/augment", self.augment_p()),
                 ("Timing/total_hours", total_sec / 3600.0),
                 ("Timing/total_days", total_sec / 86400.0),
             ] {
@@ -561,6 +603,11 @@ impl Trainer {
         Ok(())
     }
 
+    /// The current augmentation probability (0 without augmentation).
+    pub fn augment_p(&self) -> f64 {
+        self.augment.as_ref().map_or(0.0, |a| a.p)
+    }
+
     fn save_snapshot(&mut self) -> Result<(), TrainError> {
         let mut tensors = state_tensors(self.g.var_store(), "G.");
         tensors.extend(state_tensors(self.d.var_store(), "D."));
@@ -576,6 +623,7 @@ impl Trainer {
             "progress": self.progress,
             "sampler": self.sampler,
             "label_rng": self.label_rng.save(),
+            "augment_p": self.augment_p(),
         });
         let number = self.progress.cur_nimg / 1000;
         let path = self
@@ -616,6 +664,9 @@ impl Trainer {
             .map_err(|e| bad(format!("label_rng: {e}")))?;
         self.label_rng =
             RandomState::restore(&rng).ok_or_else(|| bad("malformed label_rng".into()))?;
+        if let (Some(pipe), Some(p)) = (self.augment.as_mut(), meta["augment_p"].as_f64()) {
+            pipe.p = p;
+        }
         self.progress.cur_tick += 1;
         self.loader = None;
         tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));

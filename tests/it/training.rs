@@ -15,7 +15,7 @@ fn tiny_spec(dir: &Path, kimg: u64) -> ExperimentSpec {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip");
     let manifest = dir.join("tiny.toml");
     let text = format!(
-        "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 16\nbatch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\naug = \"noaug\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 1\nworkers = 1\n",
+        "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 16\nbatch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\naug = \"ada\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 1\nworkers = 1\n",
         data.display().to_string()
     );
     std::fs::write(&manifest, text).unwrap();
