@@ -120,7 +120,7 @@ fn nvidia_smi_row(index: usize) -> Option<(String, u64)> {
 }
 
 /// The version of the libtorch the binary was built against, read by `build.rs`.
-fn libtorch_version() -> String {
+pub fn libtorch_version() -> String {
     option_env!("KIMG_LIBTORCH_VERSION")
         .unwrap_or("unknown")
         .to_string()

@@ -26,6 +26,7 @@ pub mod nets;
 pub mod numpy_rng;
 pub mod ops;
 pub mod run;
+pub mod schedule;
 pub mod snapshot;
 pub mod sweep;
 pub mod train;

@@ -3,10 +3,13 @@
 
 mod dataset;
 mod doctor;
+mod explain;
 mod generate;
 mod plan;
 mod presets;
+mod run;
 mod show;
+mod status;
 mod train;
 
 use std::process::ExitCode;
@@ -39,6 +42,12 @@ pub(crate) enum Command {
     Plan(plan::PlanArgs),
     /// List the presets that reproduce the published configuration tables.
     Presets(presets::PresetsArgs),
+    /// Carry out every run of a manifest that is not done: locally, or on Slurm.
+    Run(run::RunArgs),
+    /// Show the state of every run of a manifest or a runs directory.
+    Status(status::StatusArgs),
+    /// Say which values made a run's identity hash.
+    Explain(explain::ExplainArgs),
     /// Train a network with the official train.py options (`--dry-run` resolves and exits).
     Train(Box<train::TrainArgs>),
 }
@@ -66,6 +75,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Show(args) => show::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Presets(args) => presets::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Train(args) => train::run(&args),
     }
 }

@@ -1,15 +1,13 @@
 //! `kimg plan MANIFEST`: the runs a manifest expands to, their state and their estimated cost.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::data::{Dataset, DatasetOptions};
 use crate::error::Error;
 use crate::manifest::Override;
-use crate::run::identity::run_identity;
-use crate::run::layout::{run_dir, run_state};
-use crate::sweep::{RunSpec, expand};
+use crate::schedule::{orphans, plan};
 use crate::ui;
+use crate::ui::human_duration;
 
 /// Options of `kimg plan`.
 #[derive(Debug, clap::Args)]
@@ -27,105 +25,46 @@ pub(crate) struct PlanArgs {
     pub(crate) json: bool,
 }
 
-/// `5 d 14 h`, `3 h 20 min`, `12 min`.
-pub(crate) fn human_duration(seconds: f64) -> String {
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "durations are positive and small"
-    )]
-    let minutes = (seconds / 60.0).floor().max(0.0) as u64;
-    let (days, hours, mins) = (minutes / 1440, (minutes / 60) % 24, minutes % 60);
-    if days > 0 {
-        format!("{days} d {hours} h")
-    } else if hours > 0 {
-        format!("{hours} h {mins} min")
-    } else {
-        format!("{mins} min")
-    }
-}
-
-/// Estimated seconds on V100 and A100: published s/kimg × kimg, × 1.05 with metrics.
-fn estimate(run: &RunSpec) -> Option<(f64, f64)> {
-    let expected = run.spec.preset.expected.as_ref()?;
-    #[expect(clippy::cast_precision_loss, reason = "kimg is far below 2^52")]
-    let kimg = run.spec.train.kimg as f64;
-    let factor = if run.spec.train.metrics.is_empty() {
-        1.0
-    } else {
-        1.05
-    };
-    Some((
-        expected.s_per_kimg_v100? * kimg * factor,
-        expected.s_per_kimg_a100? * kimg * factor,
-    ))
-}
-
-fn fingerprint(path: Option<&Path>) -> Option<String> {
-    Dataset::open(path?, &DatasetOptions::default())
-        .ok()?
-        .fingerprint()
-        .ok()
-}
-
 /// Run `kimg plan`.
 pub(crate) fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
-    let runs = expand(&args.manifest, &args.set)?;
-    let mut rows = Vec::new();
+    let runs = plan(&args.manifest, &args.set, &args.runs_dir)?;
+    let orphans = orphans(&runs, &args.runs_dir);
     let mut total = (0.0, 0.0, false);
-    let mut dirs = Vec::new();
-    for run in &runs {
-        let identity = run_identity(
-            &run.spec,
-            fingerprint(run.spec.data.path.as_deref()).as_deref(),
-        );
-        let dir = run_dir(&args.runs_dir, run, &identity);
-        let state = run_state(&dir, run.spec.train.kimg);
-        let cost = estimate(run);
-        if let Some((v100, a100)) = cost {
-            total = (total.0 + v100, total.1 + a100, true);
-        }
-        dirs.push(dir.clone());
-        rows.push(serde_json::json!({
-            "hash": identity.hash,
-            "dir": dir,
-            "varies": run.short_description(),
-            "swept": run.swept,
-            "state": state,
-            "gpus": run.spec.train.gpus,
-            "kimg": run.spec.train.kimg,
-            "estimate_sec": cost.map(|(v, a)| serde_json::json!({"v100": v, "a100": a})),
-            "gpu_mem_gb": run.spec.preset.expected.as_ref().and_then(|e| e.gpu_mem_gb),
-        }));
-    }
-    let experiment_dir = args.runs_dir.join(&runs[0].spec.name);
-    let orphans: Vec<PathBuf> = std::fs::read_dir(&experiment_dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_dir() && !dirs.contains(p))
-                .collect()
+    let rows: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|planned| {
+            let cost = planned.estimate_sec();
+            if let Some((v100, a100)) = cost {
+                total = (total.0 + v100, total.1 + a100, true);
+            }
+            let run = &planned.run;
+            serde_json::json!({
+                "hash": planned.identity.hash,
+                "dir": planned.dir,
+                "varies": run.short_description(),
+                "swept": run.swept,
+                "state": planned.state,
+                "gpus": run.spec.train.gpus,
+                "kimg": run.spec.train.kimg,
+                "estimate_sec": cost.map(|(v, a)| serde_json::json!({"v100": v, "a100": a})),
+                "gpu_mem_gb": run.spec.preset.expected.as_ref().and_then(|e| e.gpu_mem_gb),
+            })
         })
-        .unwrap_or_default();
+        .collect();
+    let experiment = &runs[0].run.spec.name;
     if args.json {
-        let value = serde_json::json!({"experiment": runs[0].spec.name, "runs": rows, "orphans": orphans, "total_estimate_sec": total.2.then(|| serde_json::json!({"v100": total.0, "a100": total.1}))});
+        let value = serde_json::json!({"experiment": experiment, "runs": rows, "orphans": orphans, "total_estimate_sec": total.2.then(|| serde_json::json!({"v100": total.0, "a100": total.1}))});
         ui::println(&serde_json::to_string_pretty(&value).expect("JSON renders"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut text = format!("{} runs of `{}`\n\n", runs.len(), runs[0].spec.name);
+    let mut text = format!("{} runs of `{experiment}`\n\n", runs.len());
     text.push_str(&format!(
-        "{:<12}  {:<24}  {:<14}  {:>4}  {}\n",
+        "{:<12}  {:<24}  {:<16}  {:>4}  {}\n",
         "HASH", "VARIES", "STATE", "GPUS", "ESTIMATE"
     ));
-    for (row, run) in rows.iter().zip(&runs) {
-        let state = match serde_json::from_value::<serde_json::Value>(row["state"].clone())
-            .unwrap_or_default()
-        {
-            v if v["state"] == "partial" => format!("partial {} kimg", v["kimg"]),
-            v => v["state"].as_str().unwrap_or("?").to_string(),
-        };
-        let cost = estimate(run).map_or_else(
+    for planned in &runs {
+        let run = &planned.run;
+        let cost = planned.estimate_sec().map_or_else(
             || "-".to_string(),
             |(v, a)| {
                 format!(
@@ -141,10 +80,10 @@ pub(crate) fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
             run.short_description()
         };
         text.push_str(&format!(
-            "{:<12}  {:<24}  {:<14}  {:>4}  {cost}\n",
-            &row["hash"].as_str().unwrap_or("")[..12],
+            "{:<12}  {:<24}  {:<16}  {:>4}  {cost}\n",
+            planned.identity.short(),
             varies,
-            state,
+            planned.state.describe(),
             run.spec.train.gpus
         ));
         for swept in &run.swept {
@@ -167,18 +106,4 @@ pub(crate) fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     }
     ui::print(&text)?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_duration;
-
-    #[test]
-    fn durations_read_like_the_tables() {
-        // The tables' example: 18.47 s/kimg × 25000 kimg × 1.05 ≈ 5 days and 14 hours.
-        assert_eq!(human_duration(18.47 * 25000.0 * 1.05), "5 d 14 h");
-        assert_eq!(human_duration(18.47 * 25000.0), "5 d 8 h");
-        assert_eq!(human_duration(3.0 * 3600.0 + 20.0 * 60.0), "3 h 20 min");
-        assert_eq!(human_duration(59.0), "0 min");
-    }
 }

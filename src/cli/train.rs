@@ -15,7 +15,11 @@ use crate::error::Error;
 use crate::manifest::cfg::{Aug, Cfg, METRICS};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
 use crate::manifest::{ExperimentSpec, Layers, Override};
-use crate::train::trainer::{TrainError, Trainer};
+use crate::run::identity::run_identity;
+use crate::run::record::RunRecord;
+use crate::run::status::{Failure, FailureKind, State};
+use crate::run::worker::TrainMonitor;
+use crate::train::trainer::{Outcome, TrainError, Trainer};
 use crate::ui;
 
 /// Options of `kimg train` (the official `train.py` options, plus `--set`).
@@ -275,9 +279,24 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         (None, Some(outdir)) => next_run_dir(outdir, &spec, &dataset.name())?,
         (None, None) => unreachable!("clap requires --outdir or --run-dir"),
     };
+    if args.run_dir.is_some() {
+        check_identity(&run_dir, &spec, &dataset)?;
+    }
     ui::println(&format!("\nOutput directory: {}", run_dir.display()))?;
-    std::fs::create_dir_all(&run_dir)
-        .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
+    let device_name = format!("{device:?}").to_lowercase();
+    let monitor = if args.run_dir.is_some() {
+        TrainMonitor::in_run_dir(
+            &run_dir,
+            spec.train.kimg,
+            &device_name,
+            spec.train.batch_gpu,
+        )
+        .map_err(|e| Error::Usage(e.to_string()))?
+    } else {
+        std::fs::create_dir_all(&run_dir)
+            .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
+        TrainMonitor::plain(spec.train.kimg)
+    };
     crate::fsutil::atomic_write(
         &run_dir.join("training_options.json"),
         serde_json::to_string_pretty(&spec)
@@ -285,9 +304,76 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
             .as_bytes(),
     )
     .map_err(|e| Error::io("writing training_options.json", e))?;
-    let mut trainer = Trainer::new(spec, &run_dir, device).map_err(train_error)?;
-    trainer.run().map_err(train_error)?;
-    Ok(ExitCode::SUCCESS)
+    train_monitored(spec, &run_dir, device, monitor)
+}
+
+/// Train with `monitor` watching, and record in it how the run ended. A panic inside libtorch (a
+/// CUDA out-of-memory error, for one) is caught and recorded like any other failure.
+fn train_monitored(
+    spec: ExperimentSpec,
+    run_dir: &Path,
+    device: tch::Device,
+    mut monitor: TrainMonitor,
+) -> Result<ExitCode, Error> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Trainer::new(spec, run_dir, device)?.run_observed(&mut monitor)
+    }))
+    .unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "the trainer panicked".into());
+        Err(TrainError::Torch(message))
+    });
+    match outcome {
+        Ok(Outcome::Finished) => {
+            monitor.finish(State::Done, None);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::Interrupted { kimg }) => {
+            monitor.finish(State::Interrupted, None);
+            eprintln!(
+                "interrupted at {kimg:.3} kimg; a snapshot was saved. Continue with `kimg train --run-dir {}`.",
+                run_dir.display()
+            );
+            Ok(ExitCode::from(crate::error::EXIT_INTERRUPTED))
+        }
+        Err(error) => {
+            let kind = match &error {
+                TrainError::Diverged { .. } => FailureKind::Diverged,
+                TrainError::Unsupported(_) | TrainError::BadSnapshot { .. } => FailureKind::Config,
+                other => FailureKind::classify(&other.to_string()),
+            };
+            monitor.finish(
+                State::Failed,
+                Some(Failure {
+                    kind,
+                    message: error.to_string(),
+                }),
+            );
+            Err(train_error(error))
+        }
+    }
+}
+
+/// Refuse to train a run directory whose recorded identity differs from this configuration (the
+/// manifest changed after `kimg run` planned it, or the wrong directory was given).
+fn check_identity(run_dir: &Path, spec: &ExperimentSpec, dataset: &Dataset) -> Result<(), Error> {
+    let Ok(record) = RunRecord::read(run_dir) else {
+        return Ok(());
+    };
+    let identity = run_identity(spec, dataset.fingerprint().ok().as_deref());
+    if identity.hash == record.run.hash {
+        return Ok(());
+    }
+    Err(Error::Usage(format!(
+        "{} belongs to run {} but this configuration is run {}; train it with its own \
+         config.toml, or give another --run-dir",
+        run_dir.display(),
+        &record.run.hash[..12],
+        identity.short()
+    )))
 }
 
 fn train_error(error: TrainError) -> Error {

@@ -45,10 +45,10 @@ impl Catalog {
             let base = declared_in.and_then(Path::parent).unwrap_or(Path::new("."));
             return read_file(&base.join(value));
         }
-        if let Some(dir) = &self.project_dir {
-            if let Some(file) = read_file(&dir.join(format!("{value}.toml"))) {
-                return Some(file);
-            }
+        if let Some(dir) = &self.project_dir
+            && let Some(file) = read_file(&dir.join(format!("{value}.toml")))
+        {
+            return Some(file);
         }
         builtin(value)
     }

@@ -99,10 +99,10 @@ fn key_containing(table: &dyn toml_edit::TableLike, offset: usize, prefix: &str)
         } else {
             format!("{prefix}.{key}")
         };
-        if let Some(inner) = item.as_table_like() {
-            if let Some(found) = key_containing(inner, offset, &path) {
-                return Some(found);
-            }
+        if let Some(inner) = item.as_table_like()
+            && let Some(found) = key_containing(inner, offset, &path)
+        {
+            return Some(found);
         }
         if item.span().is_some_and(|span| span.contains(&offset)) {
             return Some(path);

@@ -154,14 +154,12 @@ impl MappingNetwork {
         for layer in &self.layers {
             x = layer.forward(&x);
         }
-        if update_emas {
-            if let (Some(w_avg), Some(beta)) = (&self.w_avg, self.config.w_avg_beta) {
-                let updated = x
-                    .detach()
-                    .mean_dim([0i64].as_slice(), false, Kind::Float)
-                    .lerp(w_avg, beta);
-                tch::no_grad(|| w_avg.shallow_clone().copy_(&updated));
-            }
+        if update_emas && let (Some(w_avg), Some(beta)) = (&self.w_avg, self.config.w_avg_beta) {
+            let updated = x
+                .detach()
+                .mean_dim([0i64].as_slice(), false, Kind::Float)
+                .lerp(w_avg, beta);
+            tch::no_grad(|| w_avg.shallow_clone().copy_(&updated));
         }
         if let Some(num_ws) = self.config.num_ws {
             x = x.unsqueeze(1).repeat([1, num_ws, 1]);

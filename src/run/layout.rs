@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::identity::RunIdentity;
+use super::lock::holder;
+use super::status::{FailureKind, RunStatus, State};
 use crate::sweep::RunSpec;
 use crate::train::trainer::latest_snapshot;
 
@@ -40,14 +42,28 @@ pub fn run_dir(runs_dir: &Path, run: &RunSpec, identity: &RunIdentity) -> PathBu
     runs_dir.join(&run.spec.name).join(name)
 }
 
-/// A run directory's state as seen from its files.
+/// A run directory's state, as its files and lock show it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "lowercase")]
 pub enum RunState {
     /// Nothing there yet.
     New,
-    /// Snapshots up to `kimg`.
+    /// Submitted (to Slurm) and waiting.
+    Queued,
+    /// A live worker holds the run's lock.
+    Running {
+        /// kimg reached, as the worker last reported.
+        kimg: f64,
+    },
+    /// Stopped before the end (interrupted, or its worker died); resumes from the snapshot.
     Partial {
+        /// kimg of the newest snapshot.
+        kimg: u64,
+    },
+    /// The last attempt failed.
+    Failed {
+        /// How.
+        kind: FailureKind,
         /// kimg of the newest snapshot.
         kimg: u64,
     },
@@ -55,25 +71,62 @@ pub enum RunState {
     Done,
 }
 
+impl RunState {
+    /// `partial 4 kimg`, `failed (diverged)`, `running 2.3 kimg`, `done`…
+    pub fn describe(&self) -> String {
+        match self {
+            RunState::New => "new".into(),
+            RunState::Queued => "queued".into(),
+            RunState::Running { kimg } => format!("running {kimg:.1} kimg"),
+            RunState::Partial { kimg } => format!("partial {kimg} kimg"),
+            RunState::Failed { kind, .. } => format!(
+                "failed ({})",
+                serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+                    .replace('_', " ")
+            ),
+            RunState::Done => "done".into(),
+        }
+    }
+}
+
+/// kimg of the newest snapshot in `dir` (`None` without snapshots).
+pub fn snapshot_kimg(dir: &Path) -> Option<u64> {
+    let path = latest_snapshot(dir)?;
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    name.trim_start_matches("network-snapshot-")
+        .trim_end_matches(".safetensors")
+        .parse()
+        .ok()
+}
+
 /// The state of `dir` for a run of `total_kimg`.
 pub fn run_state(dir: &Path, total_kimg: u64) -> RunState {
-    match latest_snapshot(dir) {
-        None => RunState::New,
-        Some(path) => {
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let kimg = name
-                .trim_start_matches("network-snapshot-")
-                .trim_end_matches(".safetensors")
-                .parse()
-                .unwrap_or(0);
-            if kimg >= total_kimg {
-                RunState::Done
-            } else {
-                RunState::Partial { kimg }
-            }
-        }
+    let snapshot = snapshot_kimg(dir);
+    let status = RunStatus::read(dir);
+    if holder(dir).is_some() {
+        return RunState::Running {
+            kimg: status.map_or(0.0, |s| s.kimg),
+        };
+    }
+    if snapshot.is_some_and(|kimg| kimg >= total_kimg) {
+        return RunState::Done;
+    }
+    match status {
+        Some(RunStatus {
+            state: State::Failed,
+            failure: Some(failure),
+            ..
+        }) => RunState::Failed {
+            kind: failure.kind,
+            kimg: snapshot.unwrap_or(0),
+        },
+        Some(RunStatus {
+            state: State::Queued,
+            ..
+        }) if snapshot.is_none() => RunState::Queued,
+        _ => snapshot.map_or(RunState::New, |kimg| RunState::Partial { kimg }),
     }
 }

@@ -1,4 +1,9 @@
-//! Runs: the identity that names a run directory, and the directory layout.
+//! Runs: the identity that names a run directory, the directory layout, and the files a run
+//! directory holds besides the training output — the record, the status and the lock.
 
 pub mod identity;
 pub mod layout;
+pub mod lock;
+pub mod record;
+pub mod status;
+pub mod worker;

@@ -8,12 +8,14 @@
 
 use std::path::Path;
 
+use crate::data::{Dataset, DatasetOptions};
 use crate::manifest::spec::normalize_f64;
 use crate::manifest::sweep_wire::{AxisWire, SweepWire};
+use crate::manifest::wire::ManifestWire;
 use crate::manifest::{ExperimentSpec, Layers, ManifestErrors, Override};
 
 /// One swept value of a run and how it was obtained.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SweptValue {
     /// Dotted key.
     pub key: String,
@@ -30,6 +32,9 @@ pub struct RunSpec {
     pub spec: ExperimentSpec,
     /// What the sweep set, in axis order (empty without a sweep).
     pub swept: Vec<SweptValue>,
+    /// The run as one self-contained manifest: every layer merged with the swept values applied,
+    /// no `extends`, no sweep, the data path absolute. Resolving it gives `spec` again.
+    pub config: ManifestWire,
 }
 
 impl RunSpec {
@@ -52,19 +57,15 @@ impl RunSpec {
 
 /// Expand `manifest` (with `overrides` applied first) into its runs.
 pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, ManifestErrors> {
-    let layers = Layers::from_manifest(manifest, overrides)?;
     let stem = manifest.file_stem().map_or_else(
         || "experiment".to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let base = ExperimentSpec::resolve(&layers, None, &stem)?;
-    let Some(sweep) = base.sweep.clone() else {
-        return Ok(vec![RunSpec {
-            spec: base,
-            swept: Vec::new(),
-        }]);
+    let base = resolve_run(manifest, overrides, &stem, Vec::new())?;
+    let Some(sweep) = base.spec.sweep.clone() else {
+        return Ok(vec![base]);
     };
-    let axes = axes(&sweep, &base);
+    let axes = axes(&sweep, &base.spec);
     let mut runs = Vec::new();
     for combination in cartesian(&axes) {
         if excluded(&sweep, &combination) {
@@ -76,14 +77,41 @@ pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, M
             value: s.value.clone(),
             text: format!("{}={}", s.key, s.value),
         }));
-        let layers = Layers::from_manifest(manifest, &run_overrides)?;
-        let spec = ExperimentSpec::resolve(&layers, None, &stem)?;
-        runs.push(RunSpec {
-            spec,
-            swept: combination,
-        });
+        runs.push(resolve_run(manifest, &run_overrides, &stem, combination)?);
     }
     Ok(runs)
+}
+
+/// Resolve one run as the worker will: with the dataset's resolution when the dataset can be
+/// opened here (derived values such as `auto`'s depend on it), else with the declared one.
+fn resolve_run(
+    manifest: &Path,
+    overrides: &[Override],
+    stem: &str,
+    swept: Vec<SweptValue>,
+) -> Result<RunSpec, ManifestErrors> {
+    let layers = Layers::from_manifest(manifest, overrides)?;
+    let mut spec = ExperimentSpec::resolve(&layers, None, stem)?;
+    let dataset_resolution = spec
+        .data
+        .path
+        .as_deref()
+        .and_then(|path| Dataset::open(path, &DatasetOptions::default()).ok())
+        .and_then(|dataset| u32::try_from(dataset.resolution()).ok());
+    if dataset_resolution.is_some() {
+        spec = ExperimentSpec::resolve(&layers, dataset_resolution, stem)?;
+    }
+    let mut config = layers.merged.clone();
+    config.extends = None;
+    config.sweep = None;
+    config.name = Some(spec.name.clone());
+    let data = config.data.get_or_insert_with(Default::default);
+    data.path = spec.data.path.as_ref().map(|p| p.display().to_string());
+    Ok(RunSpec {
+        spec,
+        swept,
+        config,
+    })
 }
 
 /// Each axis is a list of alternatives; an alternative sets one or more keys.

@@ -103,7 +103,7 @@ pub fn tick_due(
 
 /// Whether a tick writes a snapshot: `done` or every `snap` ticks (tick 0 included).
 pub fn snapshot_due(done: bool, cur_tick: u64, snap: u32) -> bool {
-    done || cur_tick % u64::from(snap) == 0
+    done || cur_tick.is_multiple_of(u64::from(snap))
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use tch::{Kind, Tensor};
 
 /// Accumulated moments of one statistic.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Moments {
     /// Number of scalars.
     pub count: f64,
@@ -113,6 +113,21 @@ impl Collector {
             if pending.count > 0.0 {
                 *current = std::mem::take(pending);
             }
+        }
+    }
+
+    /// What was reported under `name` since the last update (for snapshots).
+    pub fn pending(&self, name: &str) -> Option<Moments> {
+        self.order
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.pending[i])
+    }
+
+    /// Restore what [`Collector::pending`] returned (resuming from a snapshot).
+    pub fn set_pending(&mut self, name: &str, moments: Moments) {
+        if let Some(slot) = self.slot(name) {
+            self.pending[slot] = moments;
         }
     }
 

@@ -6,10 +6,12 @@
 //!   (construction, the summary pass, the grid latents, then `all_gen_z` and the phases), so the
 //!   `trainstep_*` fixtures can be replayed.
 //! * **Exact resume.** A snapshot holds G, D, G_ema, both optimizers' states, the path-length mean,
-//!   the augmentation probability, the progress counters, the sampler and the label RNG. The torch
-//!   generator is reseeded from `(seed, cur_nimg)` right after every snapshot, in fresh and resumed
-//!   runs alike, so a run stopped after any snapshot and resumed ends with the same weights as one
-//!   that never stopped (on CPU; CUDA kernels may be non-deterministic).
+//!   the augmentation probability and ADA's pending statistics, the progress counters, the sampler
+//!   and the label RNG. The torch generator is reseeded from `(seed, cur_nimg)` after every
+//!   iteration, in fresh and resumed runs alike, so any iteration boundary is a valid resume point:
+//!   a run stopped at a scheduled snapshot, or interrupted (Ctrl-C, SIGTERM from a scheduler —
+//!   then an extra snapshot is written before exiting), resumes to the same weights as one that
+//!   never stopped (on CPU; CUDA kernels may be non-deterministic).
 //! * `gpus` does not change the result: kimg computes the whole batch in one process as rounds of
 //!   `batch_gpu` (gradient accumulation), like an official single-GPU run with that `batch_gpu`.
 
@@ -75,6 +77,9 @@ pub enum TrainError {
         /// What does not fit.
         reason: String,
     },
+    /// libtorch raised an error (tch turns them into panics), e.g. CUDA out of memory.
+    #[error("libtorch: {0}")]
+    Torch(String),
     /// The losses stayed non-finite for a whole tick.
     #[error("training diverged at {kimg:.1} kimg: the losses of a whole tick were not finite")]
     Diverged {
@@ -87,6 +92,44 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> TrainE
     let context = context.into();
     move |source| TrainError::Io { context, source }
 }
+
+/// How [`Trainer::run`] ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// Trained to `train.kimg`.
+    Finished,
+    /// Stopped early on request, after writing a snapshot at `kimg`.
+    Interrupted {
+        /// Where it stopped.
+        kimg: f64,
+    },
+}
+
+/// What the loop reports at a tick.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TickReport {
+    /// Thousands of images shown.
+    pub kimg: f64,
+    /// Seconds per kimg over the tick (`None` for the report of an interruption).
+    pub sec_per_kimg: Option<f64>,
+    /// The snapshot written at this tick, if any.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// Follows a run as it goes (progress bars, `status.json`) and may ask it to stop.
+pub trait Observer {
+    /// After every iteration.
+    fn step(&mut self, _cur_nimg: u64, _total_nimg: u64) {}
+    /// After every tick's log line (and snapshot).
+    fn tick(&mut self, _report: &TickReport) {}
+    /// Whether to stop at this iteration boundary (a snapshot is written first).
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// Observes nothing and never stops.
+impl Observer for () {}
 
 /// Progress counters (saved in snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -145,7 +188,7 @@ fn named_parameters(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
     named
 }
 
-/// The seed the torch generator gets after a snapshot at `cur_nimg`.
+/// The seed the torch generator gets after the iteration that reached `cur_nimg`.
 fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
     let mixed = seed
         .wrapping_mul(0x9e37_79b9_7f4a_7c15)
@@ -422,7 +465,11 @@ impl Trainer {
 
         let phases = self.phases.clone();
         for (k, phase) in phases.iter().enumerate() {
-            if self.progress.batch_idx % u64::from(phase.interval) != 0 {
+            if !self
+                .progress
+                .batch_idx
+                .is_multiple_of(u64::from(phase.interval))
+            {
                 continue;
             }
             let k = i64::try_from(k).expect("few phases");
@@ -476,6 +523,8 @@ impl Trainer {
         self.progress.cur_nimg += u64::from(t.batch);
         self.progress.batch_idx += 1;
         self.adjust_augment();
+        // Make this iteration boundary a valid resume point (see the module doc).
+        tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));
         Ok(())
     }
 
@@ -486,7 +535,7 @@ impl Trainer {
         let (Some(pipe), Some(target)) = (self.augment.as_mut(), t.derived.ada_target) else {
             return;
         };
-        if self.progress.batch_idx % ADA_INTERVAL != 0 {
+        if !self.progress.batch_idx.is_multiple_of(ADA_INTERVAL) {
             return;
         }
         self.ada_stats.update();
@@ -507,7 +556,13 @@ impl Trainer {
     }
 
     /// Train until `train.kimg`, ticking, logging and snapshotting as the reference does.
-    pub fn run(&mut self) -> Result<(), TrainError> {
+    pub fn run(&mut self) -> Result<Outcome, TrainError> {
+        self.run_observed(&mut ())
+    }
+
+    /// [`Trainer::run`], telling `observer` about every iteration and tick, and stopping early —
+    /// after writing a snapshot — when it asks to.
+    pub fn run_observed(&mut self, observer: &mut dyn Observer) -> Result<Outcome, TrainError> {
         let t = self.spec.train.clone();
         let total_nimg = t.kimg * 1000;
         let start = Instant::now();
@@ -519,12 +574,31 @@ impl Trainer {
                 "Already trained for {} kimg; nothing to do.",
                 t.kimg
             ));
-            return Ok(());
+            return Ok(Outcome::Finished);
         }
         self.write_log(&format!("Training for {} kimg...\n", t.kimg));
         loop {
             self.step()?;
+            observer.step(self.progress.cur_nimg, total_nimg);
             let done = self.progress.cur_nimg >= total_nimg;
+            if !done && observer.stop_requested() {
+                let snapshot = self.save_snapshot()?;
+                #[expect(
+                    clippy::cast_precision_loss,
+                    reason = "image counts are far below 2^52"
+                )]
+                let kimg = self.progress.cur_nimg as f64 / 1e3;
+                self.write_log(&format!(
+                    "\nInterrupted at {kimg:.3} kimg; saved {}.",
+                    snapshot.display()
+                ));
+                observer.tick(&TickReport {
+                    kimg,
+                    sec_per_kimg: None,
+                    snapshot: Some(snapshot),
+                });
+                return Ok(Outcome::Interrupted { kimg });
+            }
             if !done
                 && !tick_due(
                     self.progress.cur_nimg,
@@ -586,11 +660,17 @@ impl Trainer {
             if !finite {
                 return Err(TrainError::Diverged { kimg });
             }
+            let mut snapshot = None;
             if snapshot_due(done, self.progress.cur_tick, t.snap) {
                 let number = self.progress.cur_nimg / 1000;
                 self.save_fakes(&self.run_dir.join(format!("fakes{number:06}.png")))?;
-                self.save_snapshot()?;
+                snapshot = Some(self.save_snapshot()?);
             }
+            observer.tick(&TickReport {
+                kimg,
+                sec_per_kimg: Some(tick_sec / tick_kimg.max(1e-9)),
+                snapshot,
+            });
             self.progress.cur_tick += 1;
             tick_start_nimg = self.progress.cur_nimg;
             tick_start = Instant::now();
@@ -600,7 +680,7 @@ impl Trainer {
             }
         }
         self.write_log("\nExiting...");
-        Ok(())
+        Ok(Outcome::Finished)
     }
 
     /// The current augmentation probability (0 without augmentation).
@@ -608,7 +688,7 @@ impl Trainer {
         self.augment.as_ref().map_or(0.0, |a| a.p)
     }
 
-    fn save_snapshot(&mut self) -> Result<(), TrainError> {
+    fn save_snapshot(&mut self) -> Result<PathBuf, TrainError> {
         let mut tensors = state_tensors(self.g.var_store(), "G.");
         tensors.extend(state_tensors(self.d.var_store(), "D."));
         tensors.extend(state_tensors(self.g_ema.var_store(), "G_ema."));
@@ -624,15 +704,14 @@ impl Trainer {
             "sampler": self.sampler,
             "label_rng": self.label_rng.save(),
             "augment_p": self.augment_p(),
+            "ada_pending": self.ada_stats.pending("Loss/signs/real"),
         });
         let number = self.progress.cur_nimg / 1000;
         let path = self
             .run_dir
             .join(format!("network-snapshot-{number:06}.safetensors"));
         SnapshotFile { tensors, metadata }.write(&path)?;
-        // Reseed so that runs resumed from this snapshot continue identically (see the module doc).
-        tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));
-        Ok(())
+        Ok(path)
     }
 
     fn restore(&mut self, path: &Path) -> Result<(), TrainError> {
@@ -666,6 +745,9 @@ impl Trainer {
             RandomState::restore(&rng).ok_or_else(|| bad("malformed label_rng".into()))?;
         if let (Some(pipe), Some(p)) = (self.augment.as_mut(), meta["augment_p"].as_f64()) {
             pipe.p = p;
+        }
+        if let Ok(Some(pending)) = serde_json::from_value(meta["ada_pending"].clone()) {
+            self.ada_stats.set_pending("Loss/signs/real", pending);
         }
         self.progress.cur_tick += 1;
         self.loader = None;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kimg::manifest::{ExperimentSpec, Layers, Override};
-use kimg::train::trainer::{Trainer, latest_snapshot};
+use kimg::train::trainer::{Observer, Outcome, Trainer, latest_snapshot};
 use tch::Device;
 
 use crate::common::rng_lock;
@@ -70,8 +70,48 @@ fn a_killed_run_resumes_to_the_same_weights_and_writes_the_run_files() {
     );
 
     let resumed = train(tiny_spec(dir.path(), 2), &killed_dir);
-    assert_eq!(straight.len(), resumed.len());
-    for ((name, a), (_, b)) in straight.iter().zip(&resumed) {
-        assert!(a.equal(b), "G_ema.{name} differs after resume");
+    assert_same_weights(&straight, &resumed, "resumed after a kill");
+
+    // Interrupt mid-tick, at an iteration that is neither a snapshot nor an ADA adjustment: the
+    // interrupt snapshot must resume to the same weights too.
+    let interrupted_dir = dir.path().join("interrupted");
+    let mut trainer =
+        Trainer::new(tiny_spec(dir.path(), 2), &interrupted_dir, Device::Cpu).unwrap();
+    let outcome = trainer
+        .run_observed(&mut StopAt {
+            nimg: 1350,
+            seen: 0,
+        })
+        .unwrap();
+    assert_eq!(outcome, Outcome::Interrupted { kimg: 1.36 });
+    drop(trainer);
+    let resumed = train(tiny_spec(dir.path(), 2), &interrupted_dir);
+    assert_same_weights(&straight, &resumed, "resumed after an interrupt");
+}
+
+fn assert_same_weights(
+    expected: &[(String, tch::Tensor)],
+    actual: &[(String, tch::Tensor)],
+    what: &str,
+) {
+    assert_eq!(expected.len(), actual.len());
+    for ((name, a), (_, b)) in expected.iter().zip(actual) {
+        assert!(a.equal(b), "G_ema.{name} differs when {what}");
+    }
+}
+
+/// Asks the loop to stop once `nimg` images were shown.
+struct StopAt {
+    nimg: u64,
+    seen: u64,
+}
+
+impl Observer for StopAt {
+    fn step(&mut self, cur_nimg: u64, _total_nimg: u64) {
+        self.seen = cur_nimg;
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.seen >= self.nimg
     }
 }

@@ -1,0 +1,227 @@
+//! `kimg run MANIFEST`: carry out every run of a manifest that is not done — here, across the
+//! local devices, or on Slurm.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::error::{EXIT_INTERRUPTED, Error};
+use crate::manifest::Override;
+use crate::run::worker::stop_flag;
+use crate::schedule::local::{Devices, LocalOptions, RunEnd, end_text, run_local};
+use crate::schedule::slurm::{SlurmOptions, submit};
+use crate::schedule::{PlannedRun, plan};
+use crate::ui::{self, human_duration};
+
+/// Where runs execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Target {
+    /// Child processes on this machine.
+    Local,
+    /// A Slurm job array (returns after submission).
+    Slurm,
+}
+
+/// Options of `kimg run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The experiment manifest.
+    pub(crate) manifest: PathBuf,
+    /// Override a value before expanding (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub(crate) set: Vec<Override>,
+    /// Where run directories live.
+    #[arg(long, default_value = "runs")]
+    pub(crate) runs_dir: PathBuf,
+    /// Devices to pack runs onto: CUDA ordinals `0,1,2,3`, or `cpu` (default: every GPU
+    /// libtorch sees, else the CPU).
+    #[arg(long, value_name = "LIST")]
+    pub(crate) devices: Option<String>,
+    /// At most this many runs at once (default: as many as the devices hold; 1 on the CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_parallel: Option<u32>,
+    /// Further attempts for a run that crashed or ran out of memory.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub(crate) retries: u32,
+    /// Also retry runs whose last attempt diverged or had a configuration error.
+    #[arg(long)]
+    pub(crate) retry_failed: bool,
+    /// Refuse to start when the pending runs' estimate exceeds this many GPU-hours (V100 figures).
+    #[arg(long, value_name = "H")]
+    pub(crate) max_gpu_hours: Option<f64>,
+    /// Print what would run and exit.
+    #[arg(short = 'n', long)]
+    pub(crate) dry_run: bool,
+    /// Run here or submit to Slurm.
+    #[arg(long, value_enum, default_value = "local")]
+    pub(crate) on: Target,
+    /// Slurm partition.
+    #[arg(long)]
+    pub(crate) partition: Option<String>,
+    /// Slurm time limit per task (e.g. `2-00:00:00`).
+    #[arg(long)]
+    pub(crate) time: Option<String>,
+    /// An extra `#SBATCH` argument, verbatim (repeatable), e.g. `--sbatch-arg=--account=lab`.
+    #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
+    pub(crate) sbatch_args: Vec<String>,
+}
+
+fn parse_devices(text: Option<&str>) -> Result<Devices, Error> {
+    match text {
+        Some("cpu") => Ok(Devices::Cpu),
+        Some(list) => list
+            .split(',')
+            .map(|id| {
+                id.trim().parse::<u32>().map_err(|_| {
+                    Error::Usage(format!(
+                        "--devices: `{id}` is not a CUDA ordinal (use e.g. `0,1,2,3` or `cpu`)"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Devices::Gpus),
+        None => {
+            let count = u32::try_from(tch::Cuda::device_count()).unwrap_or(0);
+            Ok(if count == 0 {
+                Devices::Cpu
+            } else {
+                Devices::Gpus((0..count).collect())
+            })
+        }
+    }
+}
+
+/// GPU-hours of `runs` on V100 (the slower published figure), when every run has an estimate.
+fn gpu_hours(runs: &[&PlannedRun]) -> Option<f64> {
+    runs.iter()
+        .map(|r| {
+            r.estimate_sec()
+                .map(|(v100, _)| v100 / 3600.0 * f64::from(r.run.spec.train.gpus))
+        })
+        .sum()
+}
+
+fn label(run: &PlannedRun) -> String {
+    let varies = run.run.short_description();
+    format!(
+        "{}  {:<24}",
+        run.identity.short(),
+        if varies.is_empty() { "-" } else { &varies }
+    )
+}
+
+/// Run `kimg run`.
+pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
+    let runs = plan(&args.manifest, &args.set, &args.runs_dir)?;
+    let devices = parse_devices(args.devices.as_deref())?;
+    let pending: Vec<usize> = (0..runs.len())
+        .filter(|&i| runs[i].pending(args.retry_failed))
+        .collect();
+    let experiment = &runs[0].run.spec.name;
+    for run in runs.iter().filter(|r| !r.pending(args.retry_failed)) {
+        ui::println(&format!("{}  {}", label(run), run.state.describe()))?;
+    }
+    if pending.is_empty() {
+        ui::println(&format!(
+            "all {} runs of `{experiment}` are done or running; nothing to do",
+            runs.len()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let pending_runs: Vec<&PlannedRun> = pending.iter().map(|&i| &runs[i]).collect();
+    if let (Some(limit), Some(hours)) = (args.max_gpu_hours, gpu_hours(&pending_runs))
+        && hours > limit
+    {
+        return Err(Error::Usage(format!(
+            "the {} pending runs are estimated at {hours:.0} GPU-hours on V100 ({}), over \
+                 --max-gpu-hours {limit}",
+            pending.len(),
+            human_duration(hours * 3600.0)
+        )));
+    }
+    for run in &pending_runs {
+        ui::println(&format!("{}  {} → run", label(run), run.state.describe()))?;
+    }
+    if args.dry_run {
+        ui::println(&format!(
+            "\ndry run: {} of {} runs would run",
+            pending.len(),
+            runs.len()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Environment(format!("cannot find the kimg executable: {e}")))?;
+    if args.on == Target::Slurm {
+        let options = SlurmOptions {
+            partition: args.partition.clone(),
+            time: args.time.clone(),
+            sbatch_args: args.sbatch_args.clone(),
+            exe,
+            manifest: args.manifest.clone(),
+            cpu: devices == Devices::Cpu,
+        };
+        let submissions = submit(&pending_runs, &options).map_err(Error::Environment)?;
+        for submission in submissions {
+            ui::println(&format!(
+                "submitted job array {} ({} tasks): {}",
+                submission.job_id,
+                submission.dirs.len(),
+                submission.script.display()
+            ))?;
+        }
+        ui::println(&format!(
+            "follow with `kimg status {}`",
+            args.manifest.display()
+        ))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let max_parallel = args.max_parallel.map_or_else(
+        || match &devices {
+            Devices::Cpu => 1,
+            Devices::Gpus(ids) => ids.len().max(1),
+        },
+        |n| usize::try_from(n).unwrap_or(1),
+    );
+    let options = LocalOptions {
+        devices,
+        max_parallel,
+        retries: args.retries,
+        exe,
+        manifest: args.manifest.clone(),
+    };
+    let stop = stop_flag();
+    let reports = run_local(&runs, &pending, &options, &stop);
+    let mut text = format!("\n{} runs of `{experiment}`:\n", runs.len());
+    let (mut failed, mut interrupted) = (0, 0);
+    for report in &reports {
+        let run = &runs[report.index];
+        match &report.end {
+            RunEnd::Failed { .. } => failed += 1,
+            RunEnd::Interrupted | RunEnd::NotStarted => interrupted += 1,
+            RunEnd::Done => {}
+        }
+        text.push_str(&format!(
+            "{}  {}{}\n",
+            label(run),
+            end_text(&report.end),
+            if report.attempts > 1 {
+                format!(" ({} attempts)", report.attempts)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    ui::print(&text)?;
+    if failed > 0 {
+        return Err(Error::RunFailed(format!(
+            "{failed} of {} runs failed (details in each run's {})",
+            reports.len(),
+            crate::schedule::local::WORKER_LOG
+        )));
+    }
+    if interrupted > 0 || stop.load(std::sync::atomic::Ordering::Relaxed) {
+        ui::println("stopped; `kimg run` again resumes where the runs left off")?;
+        return Ok(ExitCode::from(EXIT_INTERRUPTED));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,141 @@
+//! The run-directory side of a training process: the lock, `status.json` kept current, a progress
+//! bar, and a stop flag raised by SIGINT/SIGTERM/SIGHUP so that Ctrl-C, `scancel` and a
+//! scheduler's shutdown all end with a snapshot instead of lost work. A second signal while the
+//! snapshot is being written exits at once.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Local;
+use indicatif::ProgressBar;
+
+use super::lock::{LockError, RunLock, hostname};
+use super::status::{Failure, RunStatus, State};
+use crate::train::trainer::{Observer, TickReport};
+
+/// Raised by the termination signals; shared by everything that should stop.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in signal_hook::consts::TERM_SIGNALS {
+        // The first signal raises the flag; a second one (flag already up) exits immediately.
+        let _ = signal_hook::flag::register_conditional_shutdown(*signal, 130, Arc::clone(&flag));
+        let _ = signal_hook::flag::register(*signal, Arc::clone(&flag));
+    }
+    flag
+}
+
+/// Watches one training process: progress bar, stop flag and, in a run directory, the status file.
+#[derive(Debug)]
+pub struct TrainMonitor {
+    bar: ProgressBar,
+    stop: Arc<AtomicBool>,
+    run: Option<RunFiles>,
+}
+
+/// The lock and status of a run directory, held while training.
+#[derive(Debug)]
+struct RunFiles {
+    dir: PathBuf,
+    status: RunStatus,
+    _lock: RunLock,
+}
+
+impl TrainMonitor {
+    /// Monitor a plain `--outdir` run: progress and signals only.
+    pub fn plain(total_kimg: u64) -> TrainMonitor {
+        let bar = crate::ui::progress_bar("kimg");
+        bar.set_length(total_kimg);
+        TrainMonitor {
+            bar,
+            stop: stop_flag(),
+            run: None,
+        }
+    }
+
+    /// Monitor a run directory: take its lock (refused while another worker holds it) and mark it
+    /// running.
+    pub fn in_run_dir(
+        dir: &Path,
+        total_kimg: u64,
+        device: &str,
+        batch_gpu: u32,
+    ) -> Result<TrainMonitor, LockError> {
+        std::fs::create_dir_all(dir).map_err(|source| LockError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let lock = RunLock::acquire(dir)?;
+        let mut status = RunStatus::read(dir).unwrap_or_else(|| RunStatus::queued(total_kimg));
+        status.state = State::Running;
+        status.total_kimg = total_kimg;
+        status.pid = Some(std::process::id());
+        status.host = Some(hostname());
+        status.device = Some(device.to_string());
+        status.batch_gpu = Some(batch_gpu);
+        status.started = Some(Local::now());
+        status.ended = None;
+        status.failure = None;
+        status.attempts += 1;
+        status.slurm_job = slurm_job().or(status.slurm_job);
+        let mut monitor = TrainMonitor::plain(total_kimg);
+        let _ = status.write(dir);
+        monitor.run = Some(RunFiles {
+            dir: dir.to_path_buf(),
+            status,
+            _lock: lock,
+        });
+        Ok(monitor)
+    }
+
+    /// Record how the run ended and release the lock.
+    pub fn finish(self, state: State, failure: Option<Failure>) {
+        self.bar.finish_and_clear();
+        if let Some(mut run) = self.run {
+            run.status.state = state;
+            run.status.failure = failure;
+            run.status.ended = Some(Local::now());
+            let _ = run.status.write(&run.dir);
+        }
+    }
+
+    /// Whether a termination signal arrived.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+/// `<array job>_<task>` (or the job id) when running inside a Slurm job.
+fn slurm_job() -> Option<String> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
+}
+
+impl Observer for TrainMonitor {
+    fn step(&mut self, cur_nimg: u64, _total_nimg: u64) {
+        self.bar.set_position(cur_nimg / 1000);
+    }
+
+    fn tick(&mut self, report: &TickReport) {
+        if let Some(spk) = report.sec_per_kimg {
+            self.bar.set_message(format!("{spk:.2} s/kimg"));
+        }
+        if let Some(run) = &mut self.run {
+            run.status.kimg = report.kimg;
+            if report.sec_per_kimg.is_some() {
+                run.status.sec_per_kimg = report.sec_per_kimg;
+            }
+            if let Some(name) = report.snapshot.as_ref().and_then(|s| s.file_name()) {
+                run.status.last_snapshot = Some(PathBuf::from(name));
+            }
+            let _ = run.status.write(&run.dir);
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.stopped()
+    }
+}

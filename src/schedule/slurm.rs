@@ -1,0 +1,192 @@
+//! Submitting pending runs to Slurm as job arrays, and asking Slurm what became of them.
+//!
+//! `kimg run --on slurm` writes one sbatch script per distinct `train.gpus` into
+//! `<runs>/<experiment>/slurm/` — a job array with one task per run — and submits it. Each task
+//! `exec`s `kimg train --run-dir DIR --manifest DIR/config.toml`, so Slurm's signals reach the
+//! worker directly: `--signal=TERM@120` before the time limit and preemption both end with a
+//! snapshot, and `--requeue`d tasks resume from it. Submission returns at once.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::PlannedRun;
+use crate::run::record::CONFIG_FILE;
+use crate::run::status::{RunStatus, State};
+
+/// Options of a Slurm submission.
+#[derive(Debug, Clone, Default)]
+pub struct SlurmOptions {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// `--time` (Slurm's syntax, e.g. `2-00:00:00`).
+    pub time: Option<String>,
+    /// Further `#SBATCH` arguments, verbatim.
+    pub sbatch_args: Vec<String>,
+    /// The kimg executable the tasks run.
+    pub exe: PathBuf,
+    /// The manifest (recorded in each run's provenance).
+    pub manifest: PathBuf,
+    /// Ask for no GPUs and train on the CPU (`--devices cpu`: CPU clusters, the test cluster).
+    pub cpu: bool,
+}
+
+/// One submitted array.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    /// The script.
+    pub script: PathBuf,
+    /// Slurm's job id of the array.
+    pub job_id: String,
+    /// The run directories, by task index.
+    pub dirs: Vec<PathBuf>,
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+/// The sbatch script of an array over `runs` needing `gpus` GPUs each (0: CPU only).
+pub fn script(
+    experiment: &str,
+    runs: &[&PlannedRun],
+    gpus: u32,
+    options: &SlurmOptions,
+    log_dir: &Path,
+) -> String {
+    let mut text =
+        String::from("#!/bin/bash\n# Written by `kimg run --on slurm`; one array task per run.\n");
+    let mut directive = |line: String| text.push_str(&format!("#SBATCH {line}\n"));
+    directive(format!("--job-name=kimg-{experiment}"));
+    directive(format!("--array=0-{}", runs.len().saturating_sub(1)));
+    directive("--ntasks=1".into());
+    if gpus > 0 {
+        directive(format!("--gpus-per-task={gpus}"));
+    }
+    directive(format!("--output={}/%A_%a.out", log_dir.display()));
+    directive("--requeue".into());
+    directive("--signal=TERM@120".into());
+    if let Some(partition) = &options.partition {
+        directive(format!("--partition={partition}"));
+    }
+    if let Some(time) = &options.time {
+        directive(format!("--time={time}"));
+    }
+    for arg in &options.sbatch_args {
+        directive(arg.clone());
+    }
+    text.push_str("\nRUNS=(\n");
+    for run in runs {
+        text.push_str(&format!("  {}\n", quote(&run.dir.display().to_string())));
+    }
+    text.push_str(")\nDIR=\"${RUNS[$SLURM_ARRAY_TASK_ID]}\"\n");
+    text.push_str(&format!(
+        "exec {} train --run-dir \"$DIR\" --manifest \"$DIR/{CONFIG_FILE}\" --device {}\n",
+        quote(&options.exe.display().to_string()),
+        if gpus > 0 { "cuda" } else { "cpu" }
+    ));
+    text
+}
+
+/// Write and submit one array per distinct GPU count; mark each run queued with its task id.
+pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submission>, String> {
+    let Some(first) = runs.first() else {
+        return Ok(Vec::new());
+    };
+    let experiment = first.run.spec.name.clone();
+    let experiment_dir = first
+        .dir
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let slurm_dir = experiment_dir.join("slurm");
+    std::fs::create_dir_all(&slurm_dir)
+        .map_err(|e| format!("creating {}: {e}", slurm_dir.display()))?;
+    let mut by_gpus: Vec<(u32, Vec<&PlannedRun>)> = Vec::new();
+    for run in runs {
+        let gpus = if options.cpu {
+            0
+        } else {
+            run.run.spec.train.gpus
+        };
+        match by_gpus.iter_mut().find(|(g, _)| *g == gpus) {
+            Some((_, group)) => group.push(run),
+            None => by_gpus.push((gpus, vec![run])),
+        }
+    }
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let mut submissions = Vec::new();
+    for (gpus, group) in by_gpus {
+        for run in &group {
+            run.write_record(&options.manifest)
+                .map_err(|e| format!("writing the record of {}: {e}", run.dir.display()))?;
+        }
+        let script_path = slurm_dir.join(format!("{stamp}-gpus{gpus}.sbatch"));
+        crate::fsutil::atomic_write(
+            &script_path,
+            script(&experiment, &group, gpus, options, &slurm_dir).as_bytes(),
+        )
+        .map_err(|e| format!("writing {}: {e}", script_path.display()))?;
+        let output = Command::new("sbatch")
+            .arg("--parsable")
+            .arg(&script_path)
+            .output()
+            .map_err(|e| format!("running sbatch: {e} (is Slurm installed here?)"))?;
+        if !output.status.success() {
+            return Err(format!(
+                "sbatch {} failed: {}",
+                script_path.display(),
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let job_id = String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        for (task, run) in group.iter().enumerate() {
+            let mut status = RunStatus::read(&run.dir)
+                .unwrap_or_else(|| RunStatus::queued(run.run.spec.train.kimg));
+            status.state = State::Queued;
+            status.total_kimg = run.run.spec.train.kimg;
+            status.failure = None;
+            status.slurm_job = Some(format!("{job_id}_{task}"));
+            status
+                .write(&run.dir)
+                .map_err(|e| format!("writing the status of {}: {e}", run.dir.display()))?;
+        }
+        submissions.push(Submission {
+            script: script_path,
+            job_id,
+            dirs: group.iter().map(|r| r.dir.clone()).collect(),
+        });
+    }
+    Ok(submissions)
+}
+
+/// Slurm's state of each task (`1234_0` → `RUNNING`), in one `squeue` call. Tasks Slurm no
+/// longer lists are absent. `None` when squeue cannot be run.
+pub fn job_states(task_ids: &[&str]) -> Option<HashMap<String, String>> {
+    if task_ids.is_empty() {
+        return Some(HashMap::new());
+    }
+    let mut jobs: Vec<&str> = task_ids
+        .iter()
+        .filter_map(|id| id.split('_').next())
+        .collect();
+    jobs.sort_unstable();
+    jobs.dedup();
+    let output = Command::new("squeue")
+        .args(["--noheader", "--array", "--format=%i|%T", "--jobs"])
+        .arg(jobs.join(","))
+        .output()
+        .ok()?;
+    // squeue fails for job ids it has forgotten; then nothing is queued any more.
+    let text = String::from_utf8_lossy(&output.stdout);
+    Some(
+        text.lines()
+            .filter_map(|line| line.split_once('|'))
+            .map(|(id, state)| (id.trim().to_string(), state.trim().to_string()))
+            .collect(),
+    )
+}
