@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup build demo test bench
+.PHONY: setup build demo test bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -55,5 +55,13 @@ test: setup
 	$(CARGO) test --locked --all-targets
 
 ## bench: the benchmarks recorded in BENCHMARKS.md.
+# A single-node Slurm cluster on localhost (root, Debian/Ubuntu) for the Slurm test and for trying
+# `kimg run --on slurm`.
+slurm-up:
+	scripts/slurm-local.sh up
+
+slurm-down:
+	scripts/slurm-local.sh down
+
 bench: setup
 	$(CARGO) bench --locked

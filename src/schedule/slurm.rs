@@ -75,9 +75,14 @@ pub fn script(
     for arg in &options.sbatch_args {
         directive(arg.clone());
     }
+    if gpus == 0 {
+        // Without this every task's thread pool spans the whole node and they fight for cores.
+        text.push_str("\nexport OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
+    }
     text.push_str("\nRUNS=(\n");
     for run in runs {
-        text.push_str(&format!("  {}\n", quote(&run.dir.display().to_string())));
+        let dir = std::path::absolute(&run.dir).unwrap_or_else(|_| run.dir.clone());
+        text.push_str(&format!("  {}\n", quote(&dir.display().to_string())));
     }
     text.push_str(")\nDIR=\"${RUNS[$SLURM_ARRAY_TASK_ID]}\"\n");
     text.push_str(&format!(
@@ -98,7 +103,8 @@ pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submis
         .dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let slurm_dir = experiment_dir.join("slurm");
+    let slurm_dir = std::path::absolute(experiment_dir.join("slurm"))
+        .map_err(|e| format!("locating the slurm folder: {e}"))?;
     std::fs::create_dir_all(&slurm_dir)
         .map_err(|e| format!("creating {}: {e}", slurm_dir.display()))?;
     let mut by_gpus: Vec<(u32, Vec<&PlannedRun>)> = Vec::new();

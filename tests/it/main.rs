@@ -13,6 +13,7 @@ mod nets; // the networks against the reference fixtures (outputs, EMAs, gradien
 mod ops; // the ops against the reference fixtures (outputs and gradients)
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows
 mod scheduler; // kimg run: sweeps to completion, killed workers resume, nothing repeated
+mod slurm; // kimg run --on slurm against a local single-node cluster (skipped without one)
 mod snapshot; // official network pickles read without Python
 mod sweep; // sweep expansion and run identity
 mod training; // the loop end to end: run files, exact resume
