@@ -459,19 +459,28 @@ fn next_step(
             attempts: job.attempts,
         }),
         FailureKind::OutOfMemory => {
-            let current = job.batch_gpu.unwrap_or(run.run.spec.train.batch_gpu);
             let t = &run.run.spec.train;
-            let smaller = (1..current)
-                .rev()
-                .find(|b| (t.batch / t.gpus.max(1)).is_multiple_of(*b))?;
             Some(Job {
                 index: job.index,
-                batch_gpu: Some(smaller),
+                batch_gpu: Some(smaller_batch_gpu(
+                    t.batch,
+                    t.gpus,
+                    job.batch_gpu.unwrap_or(t.batch_gpu),
+                )?),
                 attempts: job.attempts,
             })
         }
         FailureKind::Diverged | FailureKind::Config => None,
     }
+}
+
+/// The next `batch_gpu` below `current` that train.py accepts (`batch` a multiple of
+/// `gpus × batch_gpu`): the same batch in more accumulation rounds, so the same result.
+fn smaller_batch_gpu(batch: u32, gpus: u32, current: u32) -> Option<u32> {
+    let per_gpu = batch / gpus.max(1);
+    (1..current.min(per_gpu + 1))
+        .rev()
+        .find(|b| per_gpu.is_multiple_of(*b))
 }
 
 fn end_word(end: &RunEnd) -> &'static str {
@@ -494,5 +503,19 @@ pub fn end_text(end: &RunEnd) -> String {
                 .unwrap_or_default()
         ),
         other => end_word(other).to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::smaller_batch_gpu;
+
+    #[test]
+    fn out_of_memory_retries_use_the_next_divisor() {
+        assert_eq!(smaller_batch_gpu(32, 8, 4), Some(2));
+        assert_eq!(smaller_batch_gpu(32, 8, 2), Some(1));
+        assert_eq!(smaller_batch_gpu(32, 8, 1), None);
+        assert_eq!(smaller_batch_gpu(24, 1, 24), Some(12));
+        assert_eq!(smaller_batch_gpu(24, 1, 12), Some(8));
     }
 }

@@ -163,3 +163,72 @@ fn the_identity_rule_does_not_drift() {
         "ae94616fcc8da36f08f91d35fd32289151687b186b4904d195718eaf0e2067bd"
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Any order of the keys, any execution-only values: the same identity. Any other gamma or
+    /// seed: another identity.
+    #[test]
+    fn identity_properties(
+        order in proptest::strategy::Strategy::prop_shuffle(proptest::sample::subsequence(vec![0usize, 1, 2, 3], 4)),
+        gamma in 0.01f64..100.0,
+        seed in 0u64..1000,
+        kimg in 1u64..100_000,
+        workers in 1u32..16,
+        other_gamma in 0.01f64..100.0,
+        other_seed in 0u64..1000,
+    ) {
+        use proptest::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            format!("gamma = {gamma:?}"),
+            format!("seed = {seed}"),
+            "glr = 0.002".to_string(),
+            "mbstd_group = 4".to_string(),
+        ];
+        let shuffled: Vec<&str> = order.iter().map(|&i| lines[i].as_str()).collect();
+        let a = write(dir.path(), "a.toml", &format!("{BASE}[train]\n{}\n", lines.join("\n")));
+        let b = write(dir.path(), "b.toml", &format!("{BASE}[train]\n{}\n", shuffled.join("\n")));
+        let reference = hashes(&a, &[]);
+        prop_assert_eq!(&hashes(&b, &[]), &reference);
+        let kimg_set = format!("train.kimg={kimg}");
+        let workers_set = format!("train.workers={workers}");
+        prop_assert_eq!(&hashes(&a, &[&kimg_set, &workers_set]), &reference);
+        if (other_gamma - gamma).abs() > 1e-9 {
+            prop_assert_ne!(&hashes(&a, &[&format!("train.gamma={other_gamma:?}")]), &reference);
+        }
+        if other_seed != seed {
+            prop_assert_ne!(&hashes(&a, &[&format!("train.seed={other_seed}")]), &reference);
+        }
+    }
+}
+
+#[test]
+fn every_runs_config_toml_resolves_to_its_own_identity() {
+    // What `kimg run` hands the worker must be the run itself: the worker refuses otherwise.
+    let manifest =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("experiments/afhqv2-stylegan3-t.toml");
+    let runs_dir = tempfile::tempdir().unwrap();
+    let runs = kimg::schedule::plan(&manifest, &[], runs_dir.path()).unwrap();
+    assert_eq!(runs.len(), 5);
+    let mut hashes = std::collections::HashSet::new();
+    for run in &runs {
+        run.write_record(&manifest).unwrap();
+        let config = run.dir.join(kimg::run::record::CONFIG_FILE);
+        let layers = kimg::manifest::Layers::from_manifest(&config, &[]).unwrap();
+        let spec = kimg::manifest::ExperimentSpec::resolve(&layers, None, "x").unwrap();
+        let mut expected = run.run.spec.clone();
+        expected.sweep = None;
+        assert_eq!(spec, expected, "{}", config.display());
+        let again = run_identity(&spec, run.fingerprint.as_deref());
+        assert_eq!(again, run.identity);
+        let record = kimg::run::record::RunRecord::read(&run.dir).unwrap();
+        assert_eq!(record.run.hash, run.identity.hash);
+        assert_eq!(record.run.swept, run.run.swept);
+        let document = std::fs::read(run.dir.join(kimg::run::record::IDENTITY_FILE)).unwrap();
+        assert_eq!(document, run.identity.document.as_bytes());
+        hashes.insert(run.identity.hash.clone());
+    }
+    assert_eq!(hashes.len(), 5, "every swept gamma is its own run");
+}
