@@ -22,14 +22,13 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
-use super::adam::{Adam, Parameters, sanitize_gradients};
 use super::augment::{AugmentConfig, AugmentPipe};
-use super::loss::{LossConfig, MicroBatch, Networks, StyleGan2Loss};
-use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet, NoiseMode};
-use super::schedule::{
-    PhaseSpec, ada_adjustment, ema_beta, optimizers, phases, snapshot_due, tick_due,
-};
-use super::stats::{Collector, format_time};
+pub use super::iteration::Progress;
+use super::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
+use super::loss::{LossConfig, StyleGan2Loss};
+use super::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
+use super::schedule::{optimizers, phases, snapshot_due, tick_due};
+use super::stats::format_time;
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
 use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
@@ -131,17 +130,6 @@ pub trait Observer {
 /// Observes nothing and never stops.
 impl Observer for () {}
 
-/// Progress counters (saved in snapshots).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Progress {
-    /// Real images shown so far.
-    pub cur_nimg: u64,
-    /// Ticks completed.
-    pub cur_tick: u64,
-    /// Iterations completed.
-    pub batch_idx: u64,
-}
-
 /// A training run in a run directory.
 pub struct Trainer {
     spec: ExperimentSpec,
@@ -151,19 +139,7 @@ pub struct Trainer {
     loader: Option<Loader>,
     sampler: InfiniteSampler,
     label_rng: RandomState,
-    g: Stylegan2Generator,
-    d: Discriminator,
-    g_ema: Stylegan2Generator,
-    g_params: Parameters,
-    d_params: Parameters,
-    g_opt: Adam,
-    d_opt: Adam,
-    loss: StyleGan2Loss,
-    phases: Vec<PhaseSpec>,
-    progress: Progress,
-    stats: Collector,
-    augment: Option<AugmentPipe>,
-    ada_stats: Collector,
+    state: TrainState,
     log: std::fs::File,
     grid: Option<(usize, usize, Tensor, Tensor)>,
 }
@@ -172,20 +148,9 @@ impl std::fmt::Debug for Trainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Trainer")
             .field("run_dir", &self.run_dir)
-            .field("progress", &self.progress)
+            .field("progress", &self.state.progress)
             .finish_non_exhaustive()
     }
-}
-
-fn named_parameters(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
-    let trainable: Vec<Tensor> = vs.trainable_variables();
-    let mut named: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| trainable.iter().any(|p| p.data_ptr() == t.data_ptr()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
 }
 
 /// The seed the torch generator gets after the iteration that reached `cur_nimg`.
@@ -291,21 +256,6 @@ impl Trainer {
             let ws = g.mapping(&z, &c, 1.0, false);
             let _ = g.synthesis(&ws, NoiseMode::Random, false, true);
         });
-        let g_params = Parameters::new(named_parameters(g.var_store()))
-            .map_err(|e| TrainError::Unsupported(e.to_string()))?;
-        let d_params = Parameters::new(named_parameters(d.var_store()))
-            .map_err(|e| TrainError::Unsupported(e.to_string()))?;
-        g_params.set_requires_grad(false);
-        d_params.set_requires_grad(false);
-        Parameters::new(named_parameters(g_ema.var_store()))
-            .map_err(|e| TrainError::Unsupported(e.to_string()))?
-            .set_requires_grad(false);
-        let (g_opt, d_opt) = optimizers(
-            t.glr,
-            t.dlr,
-            t.derived.g_reg_interval,
-            Some(t.derived.d_reg_interval),
-        );
         let loss_config = LossConfig {
             r1_gamma: t.gamma,
             style_mixing_prob: t.derived.style_mixing_prob,
@@ -325,9 +275,29 @@ impl Trainer {
                 device,
             )
         });
+        let state = TrainState::new(
+            TrainedNetworks { g, d, g_ema },
+            optimizers(
+                t.glr,
+                t.dlr,
+                t.derived.g_reg_interval,
+                Some(t.derived.d_reg_interval),
+            ),
+            phases(t.derived.g_reg_interval, Some(t.derived.d_reg_interval)),
+            StyleGan2Loss::new(loss_config, device),
+            augment,
+            IterationSettings {
+                batch: t.batch,
+                batch_gpu: t.batch_gpu,
+                ema_kimg: t.derived.ema_kimg,
+                ema_rampup: t.derived.ema_rampup,
+                ada_target: t.derived.ada_target,
+                ada_interval: ADA_INTERVAL,
+                ada_kimg: t.derived.ada_kimg,
+            },
+        )?;
         let mut trainer = Trainer {
-            phases: phases(t.derived.g_reg_interval, Some(t.derived.d_reg_interval)),
-            loss: StyleGan2Loss::new(loss_config, device),
+            state,
             label_rng: RandomState::new(seed),
             spec,
             run_dir: run_dir.to_path_buf(),
@@ -335,21 +305,6 @@ impl Trainer {
             dataset,
             loader: None,
             sampler,
-            g,
-            d,
-            g_ema,
-            g_params,
-            d_params,
-            g_opt,
-            d_opt,
-            progress: Progress {
-                cur_nimg: 0,
-                cur_tick: 0,
-                batch_idx: 0,
-            },
-            stats: Collector::all(),
-            augment,
-            ada_stats: Collector::only(&["Loss/signs/real"]),
             log,
             grid: None,
         };
@@ -409,8 +364,9 @@ impl Trainer {
                 .iter()
                 .zip(c.split(chunk, 0))
                 .map(|(z, c)| {
-                    let ws = self.g_ema.mapping(z, &c, 1.0, false);
-                    self.g_ema
+                    let ws = self.state.g_ema.mapping(z, &c, 1.0, false);
+                    self.state
+                        .g_ema
                         .synthesis(&ws, NoiseMode::Const, false, false)
                         .to_device(Device::Cpu)
                 })
@@ -422,18 +378,18 @@ impl Trainer {
 
     /// The progress so far.
     pub fn progress(&self) -> Progress {
-        self.progress
+        self.state.progress
     }
 
     /// G_ema's state (for tests and snapshots).
     pub fn g_ema_state(&self) -> Vec<(String, Tensor)> {
-        state_tensors(self.g_ema.var_store(), "")
+        state_tensors(self.state.g_ema.var_store(), "")
     }
 
     /// One training iteration (spec §4.2).
     pub fn step(&mut self) -> Result<(), TrainError> {
         let t = &self.spec.train;
-        let (batch, batch_gpu) = (i64::from(t.batch), i64::from(t.batch_gpu));
+        let batch = i64::from(t.batch);
         if self.loader.is_none() {
             let workers = usize::try_from(t.workers).unwrap_or(1);
             self.loader = Some(Loader::new(
@@ -446,10 +402,9 @@ impl Trainer {
         }
         let data = self.loader.as_mut().expect("created above").next_batch()?;
         self.sampler = data.sampler;
-        let real_img = (data.images.to_device(self.device).to_kind(Kind::Float) / 127.5 - 1.0)
-            .split(batch_gpu, 0);
-        let real_c = data.labels.to_device(self.device).split(batch_gpu, 0);
-        let groups = i64::try_from(self.phases.len()).expect("few phases");
+        let real_img = data.images.to_device(self.device).to_kind(Kind::Float) / 127.5 - 1.0;
+        let real_c = data.labels.to_device(self.device);
+        let groups = i64::try_from(self.state.phase_count()).expect("few phases");
         let all_gen_z = Tensor::randn([groups * batch, Z_DIM], (Kind::Float, self.device));
         let label_count = u64::try_from(self.dataset.len()).expect("fits");
         let gen_labels: Vec<f32> = (0..groups * batch)
@@ -463,96 +418,18 @@ impl Trainer {
             .reshape([groups * batch, c_dim])
             .to_device(self.device);
 
-        let phases = self.phases.clone();
-        for (k, phase) in phases.iter().enumerate() {
-            if !self
-                .progress
-                .batch_idx
-                .is_multiple_of(u64::from(phase.interval))
-            {
-                continue;
-            }
-            let k = i64::try_from(k).expect("few phases");
-            let gen_z = all_gen_z.narrow(0, k * batch, batch).split(batch_gpu, 0);
-            let gen_c = all_gen_c.narrow(0, k * batch, batch).split(batch_gpu, 0);
-            let params = if phase.phase.is_generator() {
-                &self.g_params
-            } else {
-                &self.d_params
-            };
-            params.clear_gradients();
-            params.set_requires_grad(true);
-            let nets = Networks {
-                generator: &self.g,
-                discriminator: &self.d,
-                augment: self.augment.as_ref().map(|a| a as &dyn Augmenter),
-            };
-            for r in 0..real_img.len() {
-                let micro = MicroBatch {
-                    real_img: &real_img[r],
-                    real_c: &real_c[r],
-                    gen_z: &gen_z[r],
-                    gen_c: &gen_c[r],
-                };
-                let mut collectors = vec![&mut self.stats, &mut self.ada_stats];
-                self.loss.accumulate_gradients(
-                    phase.phase,
-                    &nets,
-                    &micro,
-                    f64::from(phase.interval),
-                    self.progress.cur_nimg,
-                    &mut collectors,
-                );
-            }
-            params.set_requires_grad(false);
-            sanitize_gradients(&params.named);
-            let optimizer = if phase.phase.is_generator() {
-                &mut self.g_opt
-            } else {
-                &mut self.d_opt
-            };
-            optimizer.step(&params.named);
-        }
-        let beta = ema_beta(
-            t.batch,
-            t.derived.ema_kimg,
-            t.derived.ema_rampup,
-            self.progress.cur_nimg,
-        );
-        update_ema(self.g.var_store(), self.g_ema.var_store(), beta);
-        self.progress.cur_nimg += u64::from(t.batch);
-        self.progress.batch_idx += 1;
-        self.adjust_augment();
+        self.state.iterate(&IterationInputs {
+            real_img: &real_img,
+            real_c: &real_c,
+            all_gen_z: &all_gen_z,
+            all_gen_c: &all_gen_c,
+        });
         // Make this iteration boundary a valid resume point (see the module doc).
-        tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));
+        tch::manual_seed(reseed_value(
+            self.spec.train.seed,
+            self.state.progress.cur_nimg,
+        ));
         Ok(())
-    }
-
-    /// ADA: every `ADA_INTERVAL` iterations move `p` toward the target by the sign of
-    /// `mean(Loss/signs/real) − target` (spec §4.2 step 5).
-    fn adjust_augment(&mut self) {
-        let t = &self.spec.train;
-        let (Some(pipe), Some(target)) = (self.augment.as_mut(), t.derived.ada_target) else {
-            return;
-        };
-        if !self.progress.batch_idx.is_multiple_of(ADA_INTERVAL) {
-            return;
-        }
-        self.ada_stats.update();
-        let mean = self
-            .ada_stats
-            .get("Loss/signs/real")
-            .map_or(f64::NAN, |m| m.mean());
-        if mean.is_finite() {
-            let step = ada_adjustment(
-                mean,
-                target,
-                t.batch,
-                u32::try_from(ADA_INTERVAL).expect("small"),
-                t.derived.ada_kimg,
-            );
-            pipe.p = (pipe.p + step).max(0.0);
-        }
     }
 
     /// Train until `train.kimg`, ticking, logging and snapshotting as the reference does.
@@ -567,9 +444,9 @@ impl Trainer {
         let total_nimg = t.kimg * 1000;
         let start = Instant::now();
         let mut tick_start = Instant::now();
-        let mut tick_start_nimg = self.progress.cur_nimg;
+        let mut tick_start_nimg = self.state.progress.cur_nimg;
         let mut maintenance = 0.0;
-        if self.progress.cur_nimg >= total_nimg {
+        if self.state.progress.cur_nimg >= total_nimg {
             self.write_log(&format!(
                 "Already trained for {} kimg; nothing to do.",
                 t.kimg
@@ -579,15 +456,15 @@ impl Trainer {
         self.write_log(&format!("Training for {} kimg...\n", t.kimg));
         loop {
             self.step()?;
-            observer.step(self.progress.cur_nimg, total_nimg);
-            let done = self.progress.cur_nimg >= total_nimg;
+            observer.step(self.state.progress.cur_nimg, total_nimg);
+            let done = self.state.progress.cur_nimg >= total_nimg;
             if !done && observer.stop_requested() {
                 let snapshot = self.save_snapshot()?;
                 #[expect(
                     clippy::cast_precision_loss,
                     reason = "image counts are far below 2^52"
                 )]
-                let kimg = self.progress.cur_nimg as f64 / 1e3;
+                let kimg = self.state.progress.cur_nimg as f64 / 1e3;
                 self.write_log(&format!(
                     "\nInterrupted at {kimg:.3} kimg; saved {}.",
                     snapshot.display()
@@ -601,9 +478,9 @@ impl Trainer {
             }
             if !done
                 && !tick_due(
-                    self.progress.cur_nimg,
+                    self.state.progress.cur_nimg,
                     t.kimg,
-                    self.progress.cur_tick,
+                    self.state.progress.cur_tick,
                     tick_start_nimg,
                     t.tick,
                 )
@@ -617,13 +494,13 @@ impl Trainer {
                 reason = "image counts are far below 2^52"
             )]
             let (kimg, tick_kimg) = (
-                self.progress.cur_nimg as f64 / 1e3,
-                (self.progress.cur_nimg - tick_start_nimg) as f64 / 1e3,
+                self.state.progress.cur_nimg as f64 / 1e3,
+                (self.state.progress.cur_nimg - tick_start_nimg) as f64 / 1e3,
             );
             let total_sec = start.elapsed().as_secs_f64();
             let line = format!(
                 "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} augment {:.3}",
-                self.progress.cur_tick,
+                self.state.progress.cur_tick,
                 kimg,
                 format_time(total_sec),
                 tick_sec,
@@ -633,7 +510,7 @@ impl Trainer {
             );
             self.write_log(&line);
             for (name, value) in [
-                ("Progress/tick", self.progress.cur_tick as f64),
+                ("Progress/tick", self.state.progress.cur_tick as f64),
                 ("Progress/kimg", kimg),
                 ("Timing/total_sec", total_sec),
                 ("Timing/sec_per_tick", tick_sec),
@@ -643,26 +520,29 @@ impl Trainer {
                 ("Timing/total_hours", total_sec / 3600.0),
                 ("Timing/total_days", total_sec / 86400.0),
             ] {
-                self.stats.report_scalar(name, value);
+                self.state.stats.report_scalar(name, value);
             }
-            self.stats.update();
-            let finite = ["Loss/G/loss", "Loss/D/loss"]
-                .iter()
-                .all(|name| self.stats.get(name).is_none_or(|m| m.mean().is_finite()));
+            self.state.stats.update();
+            let finite = ["Loss/G/loss", "Loss/D/loss"].iter().all(|name| {
+                self.state
+                    .stats
+                    .get(name)
+                    .is_none_or(|m| m.mean().is_finite())
+            });
             let timestamp = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
             let mut stats_file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(self.run_dir.join("stats.jsonl"))
                 .map_err(io_error("opening stats.jsonl"))?;
-            writeln!(stats_file, "{}", self.stats.jsonl_line(timestamp))
+            writeln!(stats_file, "{}", self.state.stats.jsonl_line(timestamp))
                 .map_err(io_error("writing stats.jsonl"))?;
             if !finite {
                 return Err(TrainError::Diverged { kimg });
             }
             let mut snapshot = None;
-            if snapshot_due(done, self.progress.cur_tick, t.snap) {
-                let number = self.progress.cur_nimg / 1000;
+            if snapshot_due(done, self.state.progress.cur_tick, t.snap) {
+                let number = self.state.progress.cur_nimg / 1000;
                 self.save_fakes(&self.run_dir.join(format!("fakes{number:06}.png")))?;
                 snapshot = Some(self.save_snapshot()?);
             }
@@ -671,8 +551,8 @@ impl Trainer {
                 sec_per_kimg: Some(tick_sec / tick_kimg.max(1e-9)),
                 snapshot,
             });
-            self.progress.cur_tick += 1;
-            tick_start_nimg = self.progress.cur_nimg;
+            self.state.progress.cur_tick += 1;
+            tick_start_nimg = self.state.progress.cur_nimg;
             tick_start = Instant::now();
             maintenance = tick_start.duration_since(tick_end).as_secs_f64();
             if done {
@@ -685,28 +565,31 @@ impl Trainer {
 
     /// The current augmentation probability (0 without augmentation).
     pub fn augment_p(&self) -> f64 {
-        self.augment.as_ref().map_or(0.0, |a| a.p)
+        self.state.augment_p()
     }
 
     fn save_snapshot(&mut self) -> Result<PathBuf, TrainError> {
-        let mut tensors = state_tensors(self.g.var_store(), "G.");
-        tensors.extend(state_tensors(self.d.var_store(), "D."));
-        tensors.extend(state_tensors(self.g_ema.var_store(), "G_ema."));
-        tensors.extend(self.g_opt.state_tensors("opt.G"));
-        tensors.extend(self.d_opt.state_tensors("opt.D"));
-        tensors.push(("state.pl_mean".into(), self.loss.pl_mean.shallow_clone()));
+        let mut tensors = state_tensors(self.state.g.var_store(), "G.");
+        tensors.extend(state_tensors(self.state.d.var_store(), "D."));
+        tensors.extend(state_tensors(self.state.g_ema.var_store(), "G_ema."));
+        tensors.extend(self.state.g_opt.state_tensors("opt.G"));
+        tensors.extend(self.state.d_opt.state_tensors("opt.D"));
+        tensors.push((
+            "state.pl_mean".into(),
+            self.state.loss.pl_mean.shallow_clone(),
+        ));
         let metadata = serde_json::json!({
             "arch": "stylegan2",
-            "G_kwargs": self.g.config(),
-            "D_kwargs": self.d.config(),
+            "G_kwargs": self.state.g.config(),
+            "D_kwargs": self.state.d.config(),
             "training_set_kwargs": {"path": self.spec.data.path, "use_labels": self.spec.data.cond, "xflip": self.spec.data.mirror, "resolution": self.dataset.resolution()},
-            "progress": self.progress,
+            "progress": self.state.progress,
             "sampler": self.sampler,
             "label_rng": self.label_rng.save(),
             "augment_p": self.augment_p(),
-            "ada_pending": self.ada_stats.pending("Loss/signs/real"),
+            "ada_pending": self.state.ada_stats.pending("Loss/signs/real"),
         });
-        let number = self.progress.cur_nimg / 1000;
+        let number = self.state.progress.cur_nimg / 1000;
         let path = self
             .run_dir
             .join(format!("network-snapshot-{number:06}.safetensors"));
@@ -721,21 +604,23 @@ impl Trainer {
         };
         let snapshot = SnapshotFile::read(path)?;
         for (store, prefix) in [
-            (self.g.var_store(), "G."),
-            (self.d.var_store(), "D."),
-            (self.g_ema.var_store(), "G_ema."),
+            (self.state.g.var_store(), "G."),
+            (self.state.d.var_store(), "D."),
+            (self.state.g_ema.var_store(), "G_ema."),
         ] {
             load_state(store, &snapshot.tensors, prefix, true).map_err(|e| bad(e.to_string()))?;
         }
-        self.g_opt
+        self.state
+            .g_opt
             .load_state_tensors("opt.G", &snapshot.tensors, self.device);
-        self.d_opt
+        self.state
+            .d_opt
             .load_state_tensors("opt.D", &snapshot.tensors, self.device);
         if let Some(pl_mean) = snapshot.get("state.pl_mean") {
-            self.loss.pl_mean = pl_mean.to_device(self.device);
+            self.state.loss.pl_mean = pl_mean.to_device(self.device);
         }
         let meta = &snapshot.metadata;
-        self.progress = serde_json::from_value(meta["progress"].clone())
+        self.state.progress = serde_json::from_value(meta["progress"].clone())
             .map_err(|e| bad(format!("progress: {e}")))?;
         self.sampler = serde_json::from_value(meta["sampler"].clone())
             .map_err(|e| bad(format!("sampler: {e}")))?;
@@ -743,16 +628,19 @@ impl Trainer {
             .map_err(|e| bad(format!("label_rng: {e}")))?;
         self.label_rng =
             RandomState::restore(&rng).ok_or_else(|| bad("malformed label_rng".into()))?;
-        if let (Some(pipe), Some(p)) = (self.augment.as_mut(), meta["augment_p"].as_f64()) {
+        if let (Some(pipe), Some(p)) = (self.state.augment.as_mut(), meta["augment_p"].as_f64()) {
             pipe.p = p;
         }
         if let Ok(Some(pending)) = serde_json::from_value(meta["ada_pending"].clone()) {
-            self.ada_stats.set_pending("Loss/signs/real", pending);
+            self.state.ada_stats.set_pending("Loss/signs/real", pending);
         }
-        self.progress.cur_tick += 1;
+        self.state.progress.cur_tick += 1;
         self.loader = None;
-        tch::manual_seed(reseed_value(self.spec.train.seed, self.progress.cur_nimg));
-        let kimg = self.progress.cur_nimg as f64 / 1e3;
+        tch::manual_seed(reseed_value(
+            self.spec.train.seed,
+            self.state.progress.cur_nimg,
+        ));
+        let kimg = self.state.progress.cur_nimg as f64 / 1e3;
         self.write_log(&format!(
             "Resuming from {} at {kimg:.1} kimg.",
             path.display()
@@ -783,23 +671,6 @@ fn copy_state(from: &tch::nn::VarStore, to: &tch::nn::VarStore) {
     tch::no_grad(|| {
         for (name, mut target) in to.variables() {
             target.copy_(&source[&name]);
-        }
-    });
-}
-
-/// `p_ema ← lerp(p, p_ema, β)` for parameters; buffers are copied.
-fn update_ema(g: &tch::nn::VarStore, g_ema: &tch::nn::VarStore, beta: f64) {
-    let source = g.variables();
-    let trainable: Vec<Tensor> = g.trainable_variables();
-    tch::no_grad(|| {
-        for (name, mut target) in g_ema.variables() {
-            let value = &source[&name];
-            if trainable.iter().any(|p| p.data_ptr() == value.data_ptr()) {
-                let blended = value.lerp(&target, beta);
-                target.copy_(&blended);
-            } else {
-                target.copy_(value);
-            }
         }
     });
 }

@@ -1,0 +1,295 @@
+//! One training iteration on given inputs (spec §4.2): the phases with their accumulation rounds,
+//! the optimizer steps, the G EMA and the ADA heuristic. The driver ([`super::trainer`]) feeds it
+//! data; the `trainstep_*` fixtures feed it the reference's inputs.
+
+use tch::Tensor;
+
+use super::adam::{Adam, Parameters, sanitize_gradients};
+use super::augment::AugmentPipe;
+use super::loss::{MicroBatch, Networks, StyleGan2Loss};
+use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
+use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
+use super::stats::Collector;
+use super::trainer::TrainError;
+use crate::nets::discriminator::Discriminator;
+use crate::nets::stylegan2::Stylegan2Generator;
+
+/// Progress counters (saved in snapshots).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Progress {
+    /// Real images shown so far.
+    pub cur_nimg: u64,
+    /// Ticks completed.
+    pub cur_tick: u64,
+    /// Iterations completed.
+    pub batch_idx: u64,
+}
+
+/// G, D and G_ema (a copy of G's initial state).
+#[derive(Debug)]
+pub struct TrainedNetworks {
+    /// The generator being trained.
+    pub g: Stylegan2Generator,
+    /// The discriminator.
+    pub d: Discriminator,
+    /// The moving average of G.
+    pub g_ema: Stylegan2Generator,
+}
+
+/// The numbers an iteration needs besides its inputs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct IterationSettings {
+    /// Total batch.
+    pub batch: u32,
+    /// Micro-batch per accumulation round.
+    pub batch_gpu: u32,
+    /// EMA half-life in kimg.
+    pub ema_kimg: f64,
+    /// EMA ramp-up (fraction of the images seen).
+    pub ema_rampup: Option<f64>,
+    /// ADA target (`None`: no ADA).
+    pub ada_target: Option<f64>,
+    /// Iterations between ADA adjustments.
+    pub ada_interval: u64,
+    /// kimg for ADA's p to move by 1.
+    pub ada_kimg: f64,
+}
+
+/// One iteration's inputs: the whole batch of reals (float in [−1, 1]) with labels, and the
+/// latents and labels of every phase group (`phases × batch` rows each).
+#[derive(Debug)]
+pub struct IterationInputs<'a> {
+    /// Real images `[batch, C, H, W]`.
+    pub real_img: &'a Tensor,
+    /// Their labels `[batch, c_dim]`.
+    pub real_c: &'a Tensor,
+    /// Latents `[phases × batch, z_dim]`.
+    pub all_gen_z: &'a Tensor,
+    /// Generated labels `[phases × batch, c_dim]`.
+    pub all_gen_c: &'a Tensor,
+}
+
+/// Everything an iteration updates.
+pub struct TrainState {
+    /// The generator.
+    pub g: Stylegan2Generator,
+    /// The discriminator.
+    pub d: Discriminator,
+    /// G's moving average.
+    pub g_ema: Stylegan2Generator,
+    /// G's trainable parameters.
+    pub g_params: Parameters,
+    /// D's trainable parameters.
+    pub d_params: Parameters,
+    /// G's optimizer (shared by Gmain and Greg, as in the reference).
+    pub g_opt: Adam,
+    /// D's optimizer.
+    pub d_opt: Adam,
+    /// The loss, with its path-length mean.
+    pub loss: StyleGan2Loss,
+    /// The augmentation pipe, when anything augments.
+    pub augment: Option<AugmentPipe>,
+    /// Every reported statistic.
+    pub stats: Collector,
+    /// `Loss/signs/real` for the ADA heuristic.
+    pub ada_stats: Collector,
+    /// Counters.
+    pub progress: Progress,
+    phases: Vec<PhaseSpec>,
+    settings: IterationSettings,
+}
+
+impl std::fmt::Debug for TrainState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrainState")
+            .field("progress", &self.progress)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn named_parameters(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
+    let trainable = vs.trainable_variables();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| trainable.iter().any(|p| p.data_ptr() == t.data_ptr()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+impl TrainState {
+    /// Assemble a state at iteration 0; gradients are off until a phase needs them.
+    pub fn new(
+        networks: TrainedNetworks,
+        (g_opt, d_opt): (Adam, Adam),
+        phases: Vec<PhaseSpec>,
+        loss: StyleGan2Loss,
+        augment: Option<AugmentPipe>,
+        settings: IterationSettings,
+    ) -> Result<TrainState, TrainError> {
+        let TrainedNetworks { g, d, g_ema } = networks;
+        let params = |vs: &tch::nn::VarStore| {
+            Parameters::new(named_parameters(vs))
+                .map_err(|e| TrainError::Unsupported(e.to_string()))
+        };
+        let g_params = params(g.var_store())?;
+        let d_params = params(d.var_store())?;
+        g_params.set_requires_grad(false);
+        d_params.set_requires_grad(false);
+        params(g_ema.var_store())?.set_requires_grad(false);
+        Ok(TrainState {
+            g,
+            d,
+            g_ema,
+            g_params,
+            d_params,
+            g_opt,
+            d_opt,
+            loss,
+            augment,
+            stats: Collector::all(),
+            ada_stats: Collector::only(&["Loss/signs/real"]),
+            progress: Progress {
+                cur_nimg: 0,
+                cur_tick: 0,
+                batch_idx: 0,
+            },
+            phases,
+            settings,
+        })
+    }
+
+    /// How many phases there are (the groups of `all_gen_z`).
+    pub fn phase_count(&self) -> usize {
+        self.phases.len()
+    }
+
+    /// The current augmentation probability (0 without augmentation).
+    pub fn augment_p(&self) -> f64 {
+        self.augment.as_ref().map_or(0.0, |a| a.p)
+    }
+
+    /// One iteration: every phase due at this `batch_idx`, the EMA, the counters, ADA.
+    pub fn iterate(&mut self, inputs: &IterationInputs<'_>) {
+        let settings = self.settings;
+        let (batch, batch_gpu) = (i64::from(settings.batch), i64::from(settings.batch_gpu));
+        let real_img = inputs.real_img.split(batch_gpu, 0);
+        let real_c = inputs.real_c.split(batch_gpu, 0);
+        let phases = self.phases.clone();
+        for (k, phase) in phases.iter().enumerate() {
+            if !self
+                .progress
+                .batch_idx
+                .is_multiple_of(u64::from(phase.interval))
+            {
+                continue;
+            }
+            let k = i64::try_from(k).expect("few phases");
+            let gen_z = inputs
+                .all_gen_z
+                .narrow(0, k * batch, batch)
+                .split(batch_gpu, 0);
+            let gen_c = inputs
+                .all_gen_c
+                .narrow(0, k * batch, batch)
+                .split(batch_gpu, 0);
+            let params = if phase.phase.is_generator() {
+                &self.g_params
+            } else {
+                &self.d_params
+            };
+            params.clear_gradients();
+            params.set_requires_grad(true);
+            let nets = Networks {
+                generator: &self.g,
+                discriminator: &self.d,
+                augment: self.augment.as_ref().map(|a| a as &dyn Augmenter),
+            };
+            for r in 0..real_img.len() {
+                let micro = MicroBatch {
+                    real_img: &real_img[r],
+                    real_c: &real_c[r],
+                    gen_z: &gen_z[r],
+                    gen_c: &gen_c[r],
+                };
+                let mut collectors = vec![&mut self.stats, &mut self.ada_stats];
+                self.loss.accumulate_gradients(
+                    phase.phase,
+                    &nets,
+                    &micro,
+                    f64::from(phase.interval),
+                    self.progress.cur_nimg,
+                    &mut collectors,
+                );
+            }
+            params.set_requires_grad(false);
+            sanitize_gradients(&params.named);
+            let optimizer = if phase.phase.is_generator() {
+                &mut self.g_opt
+            } else {
+                &mut self.d_opt
+            };
+            optimizer.step(&params.named);
+        }
+        let beta = ema_beta(
+            settings.batch,
+            settings.ema_kimg,
+            settings.ema_rampup,
+            self.progress.cur_nimg,
+        );
+        update_ema(self.g.var_store(), self.g_ema.var_store(), beta);
+        self.progress.cur_nimg += u64::from(settings.batch);
+        self.progress.batch_idx += 1;
+        self.adjust_augment();
+    }
+
+    /// ADA: every `ada_interval` iterations move `p` toward the target by the sign of
+    /// `mean(Loss/signs/real) − target` (spec §4.2 step 5).
+    fn adjust_augment(&mut self) {
+        let settings = self.settings;
+        let (Some(pipe), Some(target)) = (self.augment.as_mut(), settings.ada_target) else {
+            return;
+        };
+        if !self
+            .progress
+            .batch_idx
+            .is_multiple_of(settings.ada_interval)
+        {
+            return;
+        }
+        self.ada_stats.update();
+        let mean = self
+            .ada_stats
+            .get("Loss/signs/real")
+            .map_or(f64::NAN, |m| m.mean());
+        if mean.is_finite() {
+            let step = ada_adjustment(
+                mean,
+                target,
+                settings.batch,
+                u32::try_from(settings.ada_interval).expect("small"),
+                settings.ada_kimg,
+            );
+            pipe.p = (pipe.p + step).max(0.0);
+        }
+    }
+}
+
+/// `g_ema ← lerp(g, g_ema, β)` for parameters, a copy for buffers.
+fn update_ema(g: &tch::nn::VarStore, g_ema: &tch::nn::VarStore, beta: f64) {
+    let source = g.variables();
+    let trainable: Vec<Tensor> = g.trainable_variables();
+    tch::no_grad(|| {
+        for (name, mut target) in g_ema.variables() {
+            let value = &source[&name];
+            if trainable.iter().any(|p| p.data_ptr() == value.data_ptr()) {
+                let blended = value.lerp(&target, beta);
+                target.copy_(&blended);
+            } else {
+                target.copy_(value);
+            }
+        }
+    });
+}
