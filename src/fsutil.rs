@@ -7,6 +7,18 @@ use std::path::Path;
 /// flushed to disk, and renamed over `path`, so readers see the old or the new content, never a
 /// torn one, and a crash loses nothing already written.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    atomic_write_with(path, |tmp| {
+        let mut file = std::fs::File::create(tmp)?;
+        file.write_all(bytes)
+    })
+}
+
+/// [`atomic_write`] for writers that want a path: `write` creates the temporary file it is given,
+/// which is then flushed to disk and renamed over `path`.
+pub fn atomic_write_with(
+    path: &Path,
+    write: impl FnOnce(&Path) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -16,9 +28,8 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        write(&tmp)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
         std::fs::rename(&tmp, path)?;
         // Persist the rename itself.
         if let Ok(dir) = std::fs::File::open(dir) {

@@ -22,6 +22,7 @@ pub mod error;
 pub mod fsutil;
 pub mod generate;
 pub mod manifest;
+pub mod metrics;
 pub mod nets;
 pub mod numpy_rng;
 pub mod ops;

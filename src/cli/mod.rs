@@ -4,7 +4,9 @@
 mod dataset;
 mod doctor;
 mod explain;
+mod fid;
 mod generate;
+mod metrics;
 mod plan;
 mod presets;
 mod run;
@@ -34,8 +36,12 @@ pub(crate) enum Command {
     Dataset(dataset::DatasetArgs),
     /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
     Doctor(doctor::DoctorArgs),
+    /// The FID between two image folders or zips (printed).
+    Fid(fid::FidArgs),
     /// Generate images from a snapshot (like the official gen_images.py).
     Generate(generate::GenerateArgs),
+    /// Compute metrics of a run's snapshots (like the official calc_metrics.py).
+    Metrics(metrics::MetricsArgs),
     /// Print a manifest's resolved configuration and where each value came from.
     Show(show::ShowArgs),
     /// List the runs a manifest expands to, their state and estimated cost.
@@ -71,7 +77,9 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Dataset(args) => dataset::run(&args),
         Command::Doctor(args) => doctor::run(&args),
+        Command::Fid(args) => fid::run(&args),
         Command::Generate(args) => generate::run(&args),
+        Command::Metrics(args) => metrics::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Presets(args) => presets::run(&args),

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::manifest::cfg::{Aug, Cfg, METRICS};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
 use crate::manifest::{ExperimentSpec, Layers, Override};
+use crate::metrics::is_known_metric;
 use crate::run::identity::run_identity;
 use crate::run::record::RunRecord;
 use crate::run::status::{Failure, FailureKind, State};
@@ -140,6 +141,20 @@ pub(crate) enum DeviceArg {
     Cuda,
 }
 
+impl DeviceArg {
+    /// The device, or an environment error when CUDA is demanded but unavailable.
+    pub(crate) fn device(self) -> Result<tch::Device, Error> {
+        match self {
+            DeviceArg::Cpu => Ok(tch::Device::Cpu),
+            DeviceArg::Auto => Ok(tch::Device::cuda_if_available()),
+            DeviceArg::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
+            DeviceArg::Cuda => Err(Error::Environment(
+                "--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into(),
+            )),
+        }
+    }
+}
+
 /// A parsed `--metrics` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct MetricList(Vec<String>);
@@ -149,7 +164,7 @@ fn metric_list(text: &str) -> Result<MetricList, String> {
         return Ok(MetricList(Vec::new()));
     }
     let metrics: Vec<String> = text.split(',').map(|m| m.trim().to_string()).collect();
-    match metrics.iter().find(|m| !METRICS.contains(&m.as_str())) {
+    match metrics.iter().find(|m| !is_known_metric(m)) {
         Some(bad) => Err(format!(
             "`{bad}` is not a metric; --metrics can only contain: {}",
             METRICS.join(", ")
@@ -260,16 +275,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
     spec.data.path = Some(data.clone());
     ui::println("Training options:")?;
     ui::println(&serde_json::to_string_pretty(&spec).expect("specs serialise"))?;
-    let device = match args.device {
-        DeviceArg::Cpu => tch::Device::Cpu,
-        DeviceArg::Auto => tch::Device::cuda_if_available(),
-        DeviceArg::Cuda if tch::Cuda::is_available() => tch::Device::Cuda(0),
-        DeviceArg::Cuda => {
-            return Err(Error::Environment(
-                "--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into(),
-            ));
-        }
-    };
+    let device = args.device.device()?;
     if args.dry_run {
         ui::println("\nDry run; exiting.")?;
         return Ok(ExitCode::SUCCESS);
@@ -342,7 +348,9 @@ fn train_monitored(
         Err(error) => {
             let kind = match &error {
                 TrainError::Diverged { .. } => FailureKind::Diverged,
-                TrainError::Unsupported(_) | TrainError::BadSnapshot { .. } => FailureKind::Config,
+                TrainError::Unsupported(_)
+                | TrainError::BadSnapshot { .. }
+                | TrainError::Metrics(_) => FailureKind::Config,
                 other => FailureKind::classify(&other.to_string()),
             };
             monitor.finish(
@@ -379,6 +387,7 @@ fn check_identity(run_dir: &Path, spec: &ExperimentSpec, dataset: &Dataset) -> R
 fn train_error(error: TrainError) -> Error {
     match error {
         TrainError::Unsupported(message) => Error::Usage(message),
+        TrainError::Metrics(error) => Error::Metric(error),
         other => Error::RunFailed(other.to_string()),
     }
 }

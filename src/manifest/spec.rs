@@ -348,7 +348,7 @@ impl TrainResolver<'_> {
             })
         });
         for metric in w.metrics.iter().flatten() {
-            if !METRICS.contains(&metric.as_str()) {
+            if !crate::metrics::is_known_metric(metric) {
                 let mut error = self.layers.error_at(
                     ErrorKind::InvalidValue,
                     "train.metrics",

@@ -34,6 +34,7 @@ use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
 use crate::data::{Dataset, DatasetOptions};
 use crate::manifest::{Arch, Aug, ExperimentSpec};
+use crate::metrics::{MetricRunner, RealData};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use crate::nets::state::{load_state, state_tensors};
 use crate::nets::stylegan2::{
@@ -79,6 +80,9 @@ pub enum TrainError {
     /// libtorch raised an error (tch turns them into panics), e.g. CUDA out of memory.
     #[error("libtorch: {0}")]
     Torch(String),
+    /// A metric could not be set up or computed.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricError),
     /// The losses stayed non-finite for a whole tick.
     #[error("training diverged at {kimg:.1} kimg: the losses of a whole tick were not finite")]
     Diverged {
@@ -142,6 +146,7 @@ pub struct Trainer {
     state: TrainState,
     log: std::fs::File,
     grid: Option<(usize, usize, Tensor, Tensor)>,
+    metrics: Option<MetricRunner>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -265,6 +270,12 @@ impl Trainer {
             ..LossConfig::default()
         };
         let sampler = InfiniteSampler::new(dataset.len(), 0, 1, seed);
+        let real = RealData {
+            path: data_path.clone(),
+            use_labels: spec.data.cond,
+            xflip: spec.data.mirror,
+        };
+        let metrics = MetricRunner::new(&t.metrics, real, None, device)?;
         // train.py builds the pipe only when something augments (p > 0 or an ADA target).
         let augments =
             t.aug != Aug::Noaug && (t.derived.augment_p > 0.0 || t.derived.ada_target.is_some());
@@ -307,6 +318,7 @@ impl Trainer {
             sampler,
             log,
             grid: None,
+            metrics,
         };
         trainer.setup_grid()?;
         if let Some(latest) = latest_snapshot(run_dir) {
@@ -544,7 +556,9 @@ impl Trainer {
             if snapshot_due(done, self.state.progress.cur_tick, t.snap) {
                 let number = self.state.progress.cur_nimg / 1000;
                 self.save_fakes(&self.run_dir.join(format!("fakes{number:06}.png")))?;
-                snapshot = Some(self.save_snapshot()?);
+                let path = self.save_snapshot()?;
+                self.evaluate_metrics(&path)?;
+                snapshot = Some(path);
             }
             observer.tick(&TickReport {
                 kimg,
@@ -561,6 +575,24 @@ impl Trainer {
         }
         self.write_log("\nExiting...");
         Ok(Outcome::Finished)
+    }
+
+    /// The `--metrics` of the run on G_ema, appended to `metric-<name>.jsonl` and logged (spec
+    /// §4.6). The metrics draw from the torch generator, so it is reseeded afterwards to keep the
+    /// snapshot a valid resume point.
+    fn evaluate_metrics(&mut self, snapshot: &Path) -> Result<(), TrainError> {
+        let Some(metrics) = &self.metrics else {
+            return Ok(());
+        };
+        let lines = metrics.evaluate_snapshot(&self.state.g_ema, &self.run_dir, snapshot)?;
+        for line in lines {
+            self.write_log(&line);
+        }
+        tch::manual_seed(reseed_value(
+            self.spec.train.seed,
+            self.state.progress.cur_nimg,
+        ));
+        Ok(())
     }
 
     /// The current augmentation probability (0 without augmentation).

@@ -9,6 +9,7 @@ mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weight
 mod loss; // the StyleGAN2 loss phases against the reference
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
+mod metrics; // FID/KID/PR math against the reference, detector, stats cache, kimg fid/metrics/report
 mod nets; // the networks against the reference fixtures (outputs, EMAs, gradients, init)
 mod ops; // the ops against the reference fixtures (outputs and gradients)
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows

@@ -1,0 +1,108 @@
+//! `kimg metrics --run-dir DIR`: metrics of a run's saved snapshots (like the official
+//! `calc_metrics.py`), appended to the run's `metric-<name>.jsonl` and printed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use super::train::DeviceArg;
+use crate::error::Error;
+use crate::generate::load_generator;
+use crate::metrics::{MetricRunner, RealData};
+use crate::snapshot::file::SnapshotFile;
+use crate::ui;
+
+/// Which snapshots `--snapshot` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SnapshotChoice {
+    /// The newest snapshot.
+    Latest,
+    /// Every snapshot, oldest first.
+    All,
+}
+
+/// Options of `kimg metrics`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct MetricsArgs {
+    /// The run directory holding `network-snapshot-*.safetensors`.
+    #[arg(long)]
+    pub(crate) run_dir: PathBuf,
+    /// Metrics, comma-separated (official names, or reduced ones such as `fid1k_full`).
+    #[arg(long, default_value = "fid50k_full", value_delimiter = ',')]
+    pub(crate) metrics: Vec<String>,
+    /// Which snapshots to evaluate.
+    #[arg(long, value_enum, default_value = "latest")]
+    pub(crate) snapshot: SnapshotChoice,
+    /// The feature detector; default: `$KIMG_DETECTOR`, else the cache directory.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) detector: Option<PathBuf>,
+    /// The training set (default: the one recorded in the snapshot).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) data: Option<PathBuf>,
+    /// Where to compute.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub(crate) device: DeviceArg,
+}
+
+/// The run's snapshots, oldest first.
+fn snapshots(run_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let entries = std::fs::read_dir(run_dir)
+        .map_err(|e| Error::io(format!("reading {}", run_dir.display()), e))?;
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("network-snapshot-") && n.ends_with(".safetensors")
+            })
+        })
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// The training set recorded in a snapshot (`training_set_kwargs`).
+fn recorded_data(snapshot: &Path) -> Result<RealData, Error> {
+    let file = SnapshotFile::read(snapshot).map_err(|e| Error::Usage(e.to_string()))?;
+    let kwargs = &file.metadata["training_set_kwargs"];
+    let path = kwargs["path"].as_str().ok_or_else(|| {
+        Error::Usage(format!(
+            "{} records no training set; pass --data",
+            snapshot.display()
+        ))
+    })?;
+    Ok(RealData {
+        path: PathBuf::from(path),
+        use_labels: kwargs["use_labels"].as_bool().unwrap_or(false),
+        xflip: kwargs["xflip"].as_bool().unwrap_or(false),
+    })
+}
+
+/// Run `kimg metrics`.
+pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, Error> {
+    let mut selected = snapshots(&args.run_dir)?;
+    if args.snapshot == SnapshotChoice::Latest {
+        selected = selected.split_off(selected.len().saturating_sub(1));
+    }
+    let Some(last) = selected.last() else {
+        return Err(Error::Usage(format!(
+            "{} holds no network-snapshot-*.safetensors",
+            args.run_dir.display()
+        )));
+    };
+    let mut real = recorded_data(last)?;
+    if let Some(data) = &args.data {
+        real.path.clone_from(data);
+    }
+    let device = args.device.device()?;
+    let runner = MetricRunner::new(&args.metrics, real, args.detector.as_deref(), device)?
+        .ok_or_else(|| Error::Usage("--metrics: no metric given".into()))?;
+    for snapshot in &selected {
+        let generator =
+            load_generator(snapshot, device).map_err(|e| Error::Usage(e.to_string()))?;
+        for line in runner.evaluate_snapshot(&generator, &args.run_dir, snapshot)? {
+            ui::println(&line)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

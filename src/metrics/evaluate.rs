@@ -1,0 +1,175 @@
+//! One metric of one generator — port of `metrics/metric_main.py` `calc_metric` and
+//! `report_metric`: a [`MetricSpec`], a generator and the training set flow in; a [`MetricResult`]
+//! and its `metric-<name>.jsonl` line flow out.
+//!
+//! Precision/recall uses the same detector as FID and KID. The reference computes it on VGG16
+//! features, a network kimg cannot load yet, so kimg's `pr*` values are not comparable with
+//! published ones (they are consistent across kimg runs).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::MetricError;
+use super::cache::cached_dataset_features;
+use super::detector::Detector;
+use super::features::{GENERATION_SEED, generator_features};
+use super::fid::frechet_distance;
+use super::kid::{KidOptions, kernel_inception_distance};
+use super::pr::{PrOptions, precision_recall};
+use super::registry::{Family, MetricSpec};
+use crate::data::{Dataset, DatasetOptions};
+use crate::numpy_rng::RandomState;
+use crate::train::networks::GeneratorNet;
+use crate::train::stats::{format_time, py_float};
+
+/// The training set as training opened it (the snapshot's `training_set_kwargs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealData {
+    /// Zip or folder.
+    pub path: PathBuf,
+    /// Whether training used the labels (then generated images get dataset labels).
+    pub use_labels: bool,
+    /// Whether training x-flipped (kept by the legacy metrics, dropped by `_full` ones).
+    pub xflip: bool,
+}
+
+/// The values of one metric evaluation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricResult {
+    /// The metric's name.
+    pub metric: String,
+    /// Result names and values, in the reference's order.
+    pub results: Vec<(String, f64)>,
+    /// Seconds it took.
+    pub total_time: f64,
+}
+
+impl MetricResult {
+    /// The `metric-<name>.jsonl` line the reference's `report_metric` writes, with its key order
+    /// and Python's float formatting.
+    pub fn jsonl_line(&self, snapshot_pkl: Option<&str>, timestamp: f64) -> String {
+        let results: Vec<String> = self
+            .results
+            .iter()
+            .map(|(name, value)| format!("{}: {}", json_string(name), py_float(*value)))
+            .collect();
+        format!(
+            "{{\"results\": {{{}}}, \"metric\": {}, \"total_time\": {}, \"total_time_str\": {}, \
+             \"num_gpus\": 1, \"snapshot_pkl\": {}, \"timestamp\": {}}}",
+            results.join(", "),
+            json_string(&self.metric),
+            py_float(self.total_time),
+            json_string(&format_time(self.total_time)),
+            snapshot_pkl.map_or_else(|| "null".to_string(), json_string),
+            py_float(timestamp)
+        )
+    }
+
+    /// Append the line to `run_dir/metric-<name>.jsonl`, naming the snapshot file; returns the
+    /// line.
+    pub fn append_to(
+        &self,
+        run_dir: &Path,
+        snapshot: Option<&Path>,
+    ) -> Result<String, MetricError> {
+        let path = run_dir.join(format!("metric-{}.jsonl", self.metric));
+        let name = snapshot
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned());
+        #[expect(clippy::cast_precision_loss, reason = "timestamps in µs fit 2^52")]
+        let timestamp = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+        let io = |source| MetricError::Io {
+            context: format!("writing {}", path.display()),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io)?;
+        let line = self.jsonl_line(name.as_deref(), timestamp);
+        writeln!(file, "{line}").map_err(io)?;
+        Ok(line)
+    }
+}
+
+fn json_string(text: &str) -> String {
+    serde_json::to_string(text).expect("strings serialise")
+}
+
+/// Computes metrics with one detector, caching dataset statistics in a directory.
+#[derive(Debug)]
+pub struct Evaluator {
+    detector: Detector,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Evaluator {
+    /// An evaluator; dataset statistics are cached under `cache_dir` when given.
+    pub fn new(detector: Detector, cache_dir: Option<PathBuf>) -> Evaluator {
+        Evaluator {
+            detector,
+            cache_dir,
+        }
+    }
+
+    /// Evaluate `spec` on `generator` against `real`.
+    pub fn evaluate(
+        &self,
+        spec: &MetricSpec,
+        generator: &dyn GeneratorNet,
+        real: &RealData,
+    ) -> Result<MetricResult, MetricError> {
+        let start = Instant::now();
+        let options = DatasetOptions {
+            use_labels: real.use_labels,
+            max_size: None,
+            xflip: real.xflip && !spec.full,
+            random_seed: 0,
+        };
+        let dataset = Dataset::open(&real.path, &options)?;
+        let capture = spec.capture();
+        let (real_stats, _) = cached_dataset_features(
+            self.cache_dir.as_deref(),
+            &dataset,
+            &options,
+            &self.detector,
+            capture,
+            spec.max_real(),
+        )?;
+        let labels = real.use_labels.then_some(&dataset);
+        let gen_stats =
+            generator_features(&self.detector, generator, labels, spec.num_gen, capture)?;
+        let names = spec.result_names();
+        let values = match spec.family {
+            Family::Fid => {
+                let (mu_gen, sigma_gen) = gen_stats.mean_cov();
+                let (mu_real, sigma_real) = real_stats.mean_cov();
+                vec![frechet_distance(&mu_gen, &sigma_gen, &mu_real, &sigma_real)]
+            }
+            Family::Kid => {
+                let mut rng = RandomState::new(GENERATION_SEED);
+                vec![kernel_inception_distance(
+                    &real_stats.all_features(),
+                    &gen_stats.all_features(),
+                    KidOptions::default(),
+                    &mut rng,
+                )]
+            }
+            Family::PrecisionRecall => {
+                let (precision, recall) = precision_recall(
+                    &real_stats.all_features(),
+                    &gen_stats.all_features(),
+                    PrOptions::default(),
+                );
+                vec![precision, recall]
+            }
+        };
+        Ok(MetricResult {
+            metric: spec.name.clone(),
+            results: names.into_iter().zip(values).collect(),
+            total_time: start.elapsed().as_secs_f64(),
+        })
+    }
+}

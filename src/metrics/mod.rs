@@ -1,0 +1,61 @@
+//! Quality metrics — port of the official `metrics/` package (spec §9): FID, KID and
+//! precision/recall of a generator against its training set, on the features of the TorchScript
+//! Inception-v3 detector.
+//!
+//! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the network;
+//! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
+//! for datasets; [`fid`], [`kid`] and [`pr`] are the math; [`evaluate`] ties them together and
+//! writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots.
+
+pub mod cache;
+pub mod detector;
+pub mod evaluate;
+pub mod features;
+pub mod fid;
+pub mod kid;
+pub mod pr;
+pub mod registry;
+pub mod runner;
+pub mod stats;
+
+pub use detector::Detector;
+pub use evaluate::{Evaluator, MetricResult, RealData};
+pub use registry::{MetricSpec, is_known_metric, metric_spec};
+pub use runner::MetricRunner;
+pub use stats::{Capture, FeatureStats};
+
+/// Why a metric could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricError {
+    /// No detector file: the message says which file to fetch and where to put it.
+    #[error("{0}")]
+    DetectorMissing(String),
+    /// The detector file could not be loaded or run.
+    #[error("detector `{path}`: {reason}")]
+    DetectorLoad {
+        /// The file.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
+    /// A name that is no metric.
+    #[error(
+        "`{0}` is not a metric; kimg computes fid50k_full, kid50k_full, pr50k3_full, fid50k, \
+         kid50k, pr50k3 and reduced variants such as fid1k_full"
+    )]
+    UnknownMetric(String),
+    /// A metric or an input kimg cannot handle.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The real images could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// Reading or writing a file failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was done, with the path.
+        context: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}

@@ -1,0 +1,160 @@
+//! Metric names → what to compute — port of the registry in `metrics/metric_main.py` (spec §9).
+//!
+//! kimg computes the official `fid50k_full`, `kid50k_full`, `pr50k3_full` and the legacy `fid50k`,
+//! `kid50k`, `pr50k3`; the other official names (`is50k`, `ppl2_wend`, the equivariance metrics)
+//! are valid in manifests but not computed yet. For CPU runs and tests kimg also accepts
+//! the same families with another number of generated images, spelled the official way:
+//! `fid<N>[k][_full]`, `kid<N>[k][_full]`, `pr<N>[k]3[_full]` (`fid200_full`: FID
+//! against all real images with 200 generated ones; `pr1k3_full`: 1000 generated, k = 3). The
+//! name is recorded with each result, so a reduced metric is never mistaken for the official one.
+
+use super::MetricError;
+use super::stats::Capture;
+use crate::manifest::cfg::METRICS;
+
+/// The kind of a metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// Fréchet Inception Distance.
+    Fid,
+    /// Kernel Inception Distance.
+    Kid,
+    /// Precision and recall (k = 3).
+    PrecisionRecall,
+}
+
+/// A metric kimg can compute: what the registry entry of `metric_main.py` fixes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricSpec {
+    /// The name, as given (and as written to `metric-<name>.jsonl`).
+    pub name: String,
+    /// What is computed.
+    pub family: Family,
+    /// Generated images.
+    pub num_gen: usize,
+    /// `_full`: every real image, no x-flips; otherwise at most `num_gen` reals with the training
+    /// set's x-flips (the legacy metrics).
+    pub full: bool,
+}
+
+impl MetricSpec {
+    /// Parse a metric name; `None` when it names nothing kimg computes (see the module doc).
+    pub fn parse(name: &str) -> Option<MetricSpec> {
+        let (rest, full) = match name.strip_suffix("_full") {
+            Some(rest) => (rest, true),
+            None => (name, false),
+        };
+        let (family, count) = if let Some(count) = rest.strip_prefix("fid") {
+            (Family::Fid, count)
+        } else if let Some(count) = rest.strip_prefix("kid") {
+            (Family::Kid, count)
+        } else if let Some(count) = rest.strip_prefix("pr") {
+            (Family::PrecisionRecall, count.strip_suffix('3')?)
+        } else {
+            return None;
+        };
+        let (digits, scale) = match count.strip_suffix('k') {
+            Some(digits) => (digits, 1000),
+            None => (count, 1),
+        };
+        if digits.is_empty()
+            || !digits.bytes().all(|b| b.is_ascii_digit())
+            || digits.starts_with('0')
+        {
+            return None;
+        }
+        let num_gen = digits.parse::<usize>().ok()?.checked_mul(scale)?;
+        Some(MetricSpec {
+            name: name.to_string(),
+            family,
+            num_gen,
+            full,
+        })
+    }
+
+    /// At most this many real images (`max_real` of the registry entry; `None` = all).
+    pub fn max_real(&self) -> Option<usize> {
+        match (self.family, self.full) {
+            (Family::Fid, true) => None,
+            (Family::Kid, true) => Some(1_000_000),
+            (Family::PrecisionRecall, true) => Some(200_000),
+            (_, false) => Some(self.num_gen),
+        }
+    }
+
+    /// What the feature statistics must keep.
+    pub fn capture(&self) -> Capture {
+        Capture {
+            all: self.family != Family::Fid,
+            mean_cov: self.family == Family::Fid,
+        }
+    }
+
+    /// The names of the values this metric reports.
+    pub fn result_names(&self) -> Vec<String> {
+        match self.family {
+            Family::Fid | Family::Kid => vec![self.name.clone()],
+            Family::PrecisionRecall => vec![
+                format!("{}_precision", self.name),
+                format!("{}_recall", self.name),
+            ],
+        }
+    }
+}
+
+/// The metric `name`, or why kimg cannot compute it.
+pub fn metric_spec(name: &str) -> Result<MetricSpec, MetricError> {
+    MetricSpec::parse(name).ok_or_else(|| {
+        if METRICS.contains(&name) {
+            MetricError::Unsupported(format!(
+                "the metric `{name}` is not implemented in kimg yet"
+            ))
+        } else {
+            MetricError::UnknownMetric(name.to_string())
+        }
+    })
+}
+
+/// Whether `name` is a valid `--metrics` entry: an official metric name (some of which kimg does
+/// not compute yet) or one of the reduced spellings of the module doc.
+pub fn is_known_metric(name: &str) -> bool {
+    METRICS.contains(&name) || MetricSpec::parse(name).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Family, MetricSpec};
+
+    #[test]
+    fn official_and_reduced_names_parse() {
+        let fid = MetricSpec::parse("fid50k_full").unwrap();
+        assert_eq!(
+            (fid.family, fid.num_gen, fid.full),
+            (Family::Fid, 50_000, true)
+        );
+        assert_eq!(fid.max_real(), None);
+        let pr = MetricSpec::parse("pr50k3").unwrap();
+        assert_eq!(
+            (pr.family, pr.num_gen, pr.full),
+            (Family::PrecisionRecall, 50_000, false)
+        );
+        assert_eq!(pr.max_real(), Some(50_000));
+        assert_eq!(MetricSpec::parse("kid200_full").unwrap().num_gen, 200);
+        assert_eq!(MetricSpec::parse("pr2003_full").unwrap().num_gen, 200);
+        assert_eq!(
+            MetricSpec::parse("pr1k3_full").unwrap().result_names(),
+            ["pr1k3_full_precision", "pr1k3_full_recall"]
+        );
+        for bad in [
+            "fid",
+            "fidk_full",
+            "fid050k",
+            "pr50k",
+            "eqt50k_int",
+            "is50k",
+            "fid5x",
+        ] {
+            assert!(MetricSpec::parse(bad).is_none(), "{bad}");
+        }
+    }
+}

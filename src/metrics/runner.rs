@@ -1,0 +1,65 @@
+//! Metrics of a run's snapshots, during training (`--metrics`) and afterwards (`kimg metrics`):
+//! the configured metric names, the training set and the detector flow in; each snapshot's
+//! results flow out as `metric-<name>.jsonl` lines in the run directory.
+
+use std::path::Path;
+
+use tch::Device;
+
+use super::MetricError;
+use super::detector::{Detector, cache_dir};
+use super::evaluate::{Evaluator, RealData};
+use super::registry::{MetricSpec, metric_spec};
+use crate::train::networks::GeneratorNet;
+
+/// The metrics of one run, ready to evaluate snapshots.
+#[derive(Debug)]
+pub struct MetricRunner {
+    evaluator: Evaluator,
+    specs: Vec<MetricSpec>,
+    real: RealData,
+}
+
+impl MetricRunner {
+    /// A runner for `names` against `real`, with the detector `detector` (see
+    /// [`super::detector::locate`] for the default) on `device`; `None` when `names` is empty.
+    /// Fails early — before any training — on an unknown or unsupported metric or a missing
+    /// detector.
+    pub fn new(
+        names: &[String],
+        real: RealData,
+        detector: Option<&Path>,
+        device: Device,
+    ) -> Result<Option<MetricRunner>, MetricError> {
+        if names.is_empty() {
+            return Ok(None);
+        }
+        let specs = names
+            .iter()
+            .map(|name| metric_spec(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        let detector = Detector::find(detector, device)?;
+        Ok(Some(MetricRunner {
+            evaluator: Evaluator::new(detector, cache_dir()),
+            specs,
+            real,
+        }))
+    }
+
+    /// Evaluate every metric on `generator` (the snapshot `snapshot`'s G_ema) and append the
+    /// results to `run_dir/metric-<name>.jsonl`; returns the lines written.
+    pub fn evaluate_snapshot(
+        &self,
+        generator: &dyn GeneratorNet,
+        run_dir: &Path,
+        snapshot: &Path,
+    ) -> Result<Vec<String>, MetricError> {
+        self.specs
+            .iter()
+            .map(|spec| {
+                let result = self.evaluator.evaluate(spec, generator, &self.real)?;
+                result.append_to(run_dir, Some(snapshot))
+            })
+            .collect()
+    }
+}

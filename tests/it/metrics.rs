@@ -1,0 +1,382 @@
+//! The metrics: the math against the reference fixture `metric_math` (the official
+//! `compute_fid`/`compute_kid`/`compute_pr` on synthetic features), feature extraction with a
+//! tiny traced detector, the dataset statistics cache, and the real detector when it is present.
+//!
+//! Tolerances reached: FID ≤ 1e-9 relative (float64 both sides), the real mean and covariance
+//! ≤ 1e-12; KID ≤ 1e-6 relative (float32 kernels, float64 sums here vs numpy's float32 sums);
+//! precision and recall exactly equal.
+
+use std::path::{Path, PathBuf};
+
+use kimg::data::{Dataset, DatasetOptions};
+use kimg::metrics::cache::cached_dataset_features;
+use kimg::metrics::detector::{Flavour, locate, preprocess};
+use kimg::metrics::fid::frechet_distance;
+use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
+use kimg::metrics::pr::{PrOptions, precision_recall};
+use kimg::metrics::{Capture, Detector, FeatureStats};
+use kimg::numpy_rng::RandomState;
+use tch::{Device, Kind, Tensor};
+
+use crate::common::{Fixture, assert_close};
+
+fn result(fx: &Fixture, key: &str) -> f64 {
+    fx.json["results"][key].as_f64().unwrap()
+}
+
+fn relative(got: f64, want: f64) -> f64 {
+    (got - want).abs() / want.abs()
+}
+
+#[test]
+fn fid_matches_the_reference() {
+    let fx = Fixture::load("metric_math");
+    let mean_cov = Capture {
+        all: false,
+        mean_cov: true,
+    };
+    let real = FeatureStats::from_features(&fx.t("input.real_features"), mean_cov);
+    let generated = FeatureStats::from_features(&fx.t("input.gen_features"), mean_cov);
+    let (mu_real, sigma_real) = real.mean_cov();
+    assert_close("real mean", &mu_real, &fx.t("output.real_mean"), 1e-12);
+    assert_close("real cov", &sigma_real, &fx.t("output.real_cov"), 1e-12);
+    let (mu_gen, sigma_gen) = generated.mean_cov();
+    let fid = frechet_distance(&mu_gen, &sigma_gen, &mu_real, &sigma_real);
+    let error = relative(fid, result(&fx, "fid"));
+    println!("fid {fid} relative error {error:.2e}");
+    assert!(error < 1e-9, "fid {fid} vs {}", result(&fx, "fid"));
+}
+
+#[test]
+fn kid_matches_the_reference_with_numpy_subsets() {
+    let fx = Fixture::load("metric_math");
+    let (real, generated) = (fx.t("input.real_features"), fx.t("input.gen_features"));
+    for (key, seed_key, options) in [
+        ("kid", "kid_seed", KidOptions::default()),
+        (
+            "kid_small_subsets",
+            "kid_small_subsets_seed",
+            KidOptions {
+                num_subsets: 7,
+                max_subset_size: 50,
+            },
+        ),
+    ] {
+        let seed = u32::try_from(fx.json["results"][seed_key].as_u64().unwrap()).unwrap();
+        let mut rng = RandomState::new(seed);
+        let kid = kernel_inception_distance(&real, &generated, options, &mut rng);
+        let error = relative(kid, result(&fx, key));
+        println!("{key} {kid} relative error {error:.2e}");
+        assert!(error < 1e-6, "{key} {kid} vs {}", result(&fx, key));
+    }
+}
+
+#[test]
+fn precision_and_recall_equal_the_reference() {
+    let fx = Fixture::load("metric_math");
+    let options = PrOptions {
+        nhood_size: 3,
+        row_batch_size: 64,
+        col_batch_size: 50,
+    };
+    let (precision, recall) = precision_recall(
+        &fx.t("input.real_features"),
+        &fx.t("input.gen_features"),
+        options,
+    );
+    // float32 means of 0/1 flags, as the reference returns them.
+    assert_eq!(precision, result(&fx, "precision"));
+    assert_eq!(recall, result(&fx, "recall"));
+}
+
+/// The reference's tiny training set (10 RGB 16×16 images with labels).
+fn dataset_zip() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip")
+}
+
+/// A tiny stand-in for Inception: a TorchScript module with the bare detector's interface
+/// (`[N, 3, 299, 299]` preprocessed input → `[N, 12]` features), traced and saved to `path`.
+pub(crate) fn tiny_detector(path: &Path) {
+    let weight = Tensor::arange(48 * 12, (Kind::Float, Device::Cpu))
+        .sin()
+        .reshape([48, 12]);
+    let mut forward = |inputs: &[Tensor]| {
+        let pooled = inputs[0].adaptive_avg_pool2d([4, 4]).flatten(1, -1);
+        vec![(pooled.matmul(&weight) * 3.0).tanh()]
+    };
+    let example = Tensor::zeros([2, 3, 299, 299], (Kind::Float, Device::Cpu));
+    let module =
+        tch::CModule::create_by_tracing("TinyDetector", "forward", &[example], &mut forward)
+            .unwrap();
+    module.save(path).unwrap();
+}
+
+#[test]
+fn a_traced_detector_is_fed_preprocessed_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tiny.pt");
+    tiny_detector(&path);
+    let detector = Detector::load(&path, Device::Cpu).unwrap();
+    assert_eq!(detector.flavour(), Flavour::Bare);
+    // A constant gray image stays constant through the resize: (x − 128)/128 everywhere.
+    let gray = Tensor::full([2, 1, 16, 16], 192, (Kind::Uint8, Device::Cpu));
+    let x = preprocess(&gray);
+    assert_eq!(x.size(), [2, 3, 299, 299]);
+    assert!((x - 0.5).abs().max().double_value(&[]) < 1e-6);
+    let features = detector
+        .features(&Tensor::full([3, 3, 16, 16], 7, (Kind::Uint8, Device::Cpu)))
+        .unwrap();
+    assert_eq!(features.size(), [3, 12]);
+}
+
+#[test]
+fn a_missing_detector_says_what_to_fetch_and_where() {
+    let error = locate(Some(Path::new("/nonexistent/inception.pt"))).unwrap_err();
+    assert!(error.to_string().contains("/nonexistent/inception.pt"));
+}
+
+#[test]
+fn dataset_statistics_are_cached_and_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let detector_path = dir.path().join("tiny.pt");
+    tiny_detector(&detector_path);
+    let detector = Detector::load(&detector_path, Device::Cpu).unwrap();
+    let options = DatasetOptions::default();
+    let dataset = Dataset::open(&dataset_zip(), &options).unwrap();
+    let capture = Capture {
+        all: true,
+        mean_cov: true,
+    };
+    let cache = dir.path().join("cache");
+    let (first, file) =
+        cached_dataset_features(Some(&cache), &dataset, &options, &detector, capture, None)
+            .unwrap();
+    let file = file.unwrap();
+    assert!(file.exists());
+    assert_eq!(first.num_items(), 10);
+    // Replace the cached features by a marker: the next call must return it, not recompute.
+    let marker = first.all_features().zeros_like() + 0.25;
+    let doctored = FeatureStats::from_features(&marker, capture);
+    let mut named = doctored.to_named_tensors();
+    named.push(("num_items".into(), Tensor::from(10i64)));
+    Tensor::write_safetensors(&named, &file).unwrap();
+    let (second, again) =
+        cached_dataset_features(Some(&cache), &dataset, &options, &detector, capture, None)
+            .unwrap();
+    assert_eq!(again.as_ref(), Some(&file));
+    assert!(second.all_features().equal(&marker));
+    // Other options (x-flips) are another entry.
+    let flipped = DatasetOptions {
+        xflip: true,
+        ..DatasetOptions::default()
+    };
+    let dataset = Dataset::open(&dataset_zip(), &flipped).unwrap();
+    let (third, other) =
+        cached_dataset_features(Some(&cache), &dataset, &flipped, &detector, capture, None)
+            .unwrap();
+    assert_ne!(other.unwrap(), file);
+    assert_eq!(third.num_items(), 20);
+}
+
+/// The images of the fixture zip as PNG files in `dir` (only the first `count`).
+fn unpack(dir: &Path, count: usize, flip: bool) {
+    std::fs::create_dir_all(dir).unwrap();
+    let dataset = Dataset::open(&dataset_zip(), &DatasetOptions::default()).unwrap();
+    for i in 0..count {
+        let chw = dataset.image(i).unwrap();
+        let hwc: Vec<u8> = (0..16 * 16)
+            .flat_map(|p| {
+                let (y, x) = (p / 16, p % 16);
+                let x = if flip { 15 - x } else { x };
+                (0..3).map(move |c| (c, y, x))
+            })
+            .map(|(c, y, x)| chw[(c * 16 + y) * 16 + x])
+            .collect();
+        image::save_buffer(
+            dir.join(format!("img{i:02}.png")),
+            &hwc,
+            16,
+            16,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn kimg_fid_compares_two_folders_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let detector = dir.path().join("tiny.pt");
+    tiny_detector(&detector);
+    unpack(&dir.path().join("a"), 10, false);
+    unpack(&dir.path().join("b"), 10, false);
+    unpack(&dir.path().join("c"), 10, true);
+    let fid = |a: &str, b: &str| -> f64 {
+        let out = kimg_command()
+            .env("KIMG_CACHE_DIR", dir.path().join("cache"))
+            .args(["fid", a, b, "--device", "cpu", "--detector"])
+            .arg(&detector)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let same = fid("a", "b");
+    let flipped = fid("a", "c");
+    assert!(same.abs() < 1e-6, "identical sets: {same}");
+    assert!(flipped > 1e-4, "flipped sets: {flipped}");
+    assert!(!dir.path().join("cache").exists(), "kimg fid wrote a cache");
+    // Without a detector the error names the file to fetch.
+    let out = kimg_command()
+        .env("KIMG_CACHE_DIR", dir.path().join("empty"))
+        .env_remove("KIMG_DETECTOR")
+        .args(["fid", "a", "b", "--device", "cpu"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("inception-2015-12-05.pt"), "{stderr}");
+    assert!(stderr.contains("make setup-metrics"), "{stderr}");
+}
+
+fn kimg_command() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("kimg").unwrap();
+    cmd.env("NO_COLOR", "1").env("KIMG_NO_PROGRESS", "1");
+    cmd
+}
+
+/// The real detector, when `make setup-metrics` (or a download) put it in the cache.
+#[test]
+fn the_real_detector_gives_2048_features() {
+    let Ok(path) = locate(None) else {
+        println!("SKIPPED: no Inception detector in the cache (run `make setup-metrics`)");
+        return;
+    };
+    let detector = Detector::load(&path, Device::Cpu).unwrap();
+    let dataset = Dataset::open(&dataset_zip(), &DatasetOptions::default()).unwrap();
+    let images: Vec<u8> = (0..2).flat_map(|i| dataset.image(i).unwrap()).collect();
+    let images = Tensor::from_slice(&images).reshape([2, 3, 16, 16]);
+    let features = detector.features(&images).unwrap();
+    assert_eq!(features.size(), [2, 2048]);
+    assert!(features.isfinite().all().int64_value(&[]) == 1);
+}
+
+/// `kimg train --metrics` writes one `metric-<name>.jsonl` line per snapshot in the reference's
+/// format, and `kimg metrics` recomputes the latest snapshot's value identically.
+#[test]
+fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let detector = dir.path().join("tiny.pt");
+    tiny_detector(&detector);
+    let manifest = dir.path().join("tiny.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 16\n\
+             batch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\n\
+             aug = \"noaug\"\nkimg = 1\ntick = 1\nsnap = 1\nworkers = 1\n",
+            dataset_zip().display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = kimg_command()
+        .env("KIMG_DETECTOR", &detector)
+        .env("KIMG_CACHE_DIR", dir.path().join("cache"))
+        .args(["train", "--device", "cpu", "--outdir", "runs", "--manifest"])
+        .arg(&manifest)
+        .args(["--metrics", "fid20_full,kid20_full,pr203_full"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir = std::fs::read_dir(dir.path().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let read_lines = |name: &str| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run_dir.join(format!("metric-{name}.jsonl")))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let fid = read_lines("fid20_full");
+    // Snapshots at tick 0 (0 kimg) and at the end (1 kimg).
+    assert_eq!(fid.len(), 2);
+    let keys: Vec<&str> = fid[0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "results",
+            "metric",
+            "total_time",
+            "total_time_str",
+            "num_gpus",
+            "snapshot_pkl",
+            "timestamp"
+        ]
+    );
+    assert_eq!(
+        fid[1]["snapshot_pkl"],
+        "network-snapshot-000001.safetensors"
+    );
+    assert!(fid[1]["results"]["fid20_full"].as_f64().unwrap() > 0.0);
+    assert!(read_lines("kid20_full")[1]["results"]["kid20_full"].is_f64());
+    let pr = &read_lines("pr203_full")[1]["results"];
+    assert!((0.0..=1.0).contains(&pr["pr203_full_precision"].as_f64().unwrap()));
+    assert!((0.0..=1.0).contains(&pr["pr203_full_recall"].as_f64().unwrap()));
+    // The real statistics were cached once per capture mode and reused at the second snapshot.
+    let cached = std::fs::read_dir(dir.path().join("cache/gan-metrics"))
+        .unwrap()
+        .count();
+    assert_eq!(cached, 2, "mean/cov for FID, all features for KID and PR");
+
+    let out = kimg_command()
+        .env("KIMG_CACHE_DIR", dir.path().join("cache"))
+        .args([
+            "metrics",
+            "--device",
+            "cpu",
+            "--metrics",
+            "fid20_full",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .arg("--detector")
+        .arg(&detector)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fid = read_lines("fid20_full");
+    assert_eq!(fid.len(), 3);
+    assert_eq!(
+        fid[2]["results"], fid[1]["results"],
+        "same snapshot, same value"
+    );
+}
