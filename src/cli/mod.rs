@@ -9,6 +9,7 @@ mod generate;
 mod metrics;
 mod plan;
 mod presets;
+mod report;
 mod run;
 mod show;
 mod status;
@@ -48,6 +49,8 @@ pub(crate) enum Command {
     Plan(plan::PlanArgs),
     /// List the presets that reproduce the published configuration tables.
     Presets(presets::PresetsArgs),
+    /// Tabulate and plot a metric over every run of a manifest.
+    Report(report::ReportArgs),
     /// Carry out every run of a manifest that is not done: locally, or on Slurm.
     Run(run::RunArgs),
     /// Show the state of every run of a manifest or a runs directory.
@@ -83,6 +86,7 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Show(args) => show::run(&args),
         Command::Plan(args) => plan::run(&args),
         Command::Presets(args) => presets::run(&args),
+        Command::Report(args) => report::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Status(args) => status::run(&args),
         Command::Explain(args) => explain::run(&args),

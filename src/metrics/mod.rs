@@ -5,7 +5,8 @@
 //! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the network;
 //! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
 //! for datasets; [`fid`], [`kid`] and [`pr`] are the math; [`evaluate`] ties them together and
-//! writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots.
+//! writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots; [`report`] and
+//! [`plot`] summarise a sweep.
 
 pub mod cache;
 pub mod detector;
@@ -13,8 +14,10 @@ pub mod evaluate;
 pub mod features;
 pub mod fid;
 pub mod kid;
+pub mod plot;
 pub mod pr;
 pub mod registry;
+pub mod report;
 pub mod runner;
 pub mod stats;
 

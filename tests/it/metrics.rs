@@ -380,3 +380,72 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         "same snapshot, same value"
     );
 }
+
+/// `kimg report` tabulates a sweep (best run marked) and plots one curve per run with results.
+#[test]
+fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("sweep.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "name = \"sweep\"\n[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\n\
+             batch = 8\ngamma = 0.5\ncbase = 64\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\n\
+             kimg = 8\ntick = 1\nsnap = 1\n\
+             [sweep]\n\"train.gamma\" = {{ times = [0.5, 1, 2] }}\n",
+            dataset_zip().display().to_string()
+        ),
+    )
+    .unwrap();
+    let runs_dir = dir.path().join("runs");
+    let planned = kimg::schedule::plan(&manifest, &[], &runs_dir).unwrap();
+    assert_eq!(planned.len(), 3);
+    // Two runs with results (the second is better), the third without any.
+    for (run, values) in planned
+        .iter()
+        .zip([[250.0, 80.0, 60.0], [240.0, 50.0, 55.0]])
+    {
+        std::fs::create_dir_all(&run.dir).unwrap();
+        let lines: String = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                format!(
+                    "{{\"results\": {{\"fid50k_full\": {v}}}, \"metric\": \"fid50k_full\", \
+                     \"total_time\": 1.0, \"total_time_str\": \"1s\", \"num_gpus\": 1, \
+                     \"snapshot_pkl\": \"network-snapshot-{:06}.safetensors\", \"timestamp\": 0.0}}\n",
+                    i * 4
+                )
+            })
+            .collect();
+        std::fs::write(run.dir.join("metric-fid50k_full.jsonl"), lines).unwrap();
+    }
+    let out = kimg_command()
+        .args(["report", "--runs-dir"])
+        .arg(&runs_dir)
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let marked: Vec<&str> = stdout.lines().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(marked.len(), 1, "{stdout}");
+    assert!(marked[0].contains(planned[1].identity.short()), "{stdout}");
+    assert!(marked[0].contains("50.0000 @ 4") && marked[0].contains("55.0000 @ 8"));
+    let png = runs_dir.join("sweep/report-fid50k_full.png");
+    assert!(runs_dir.join("sweep/report-fid50k_full.svg").exists());
+    let plot = image::open(&png).unwrap().to_rgb8();
+    assert_eq!(plot.dimensions(), kimg::metrics::plot::SIZE);
+    let colours: std::collections::HashSet<[u8; 3]> = plot.pixels().map(|p| p.0).collect();
+    assert!(colours.len() > 10, "the plot is not empty");
+    // Curves take the palette in order: the first two colours are drawn, the third is not.
+    let drawn: Vec<bool> = kimg::metrics::plot::CURVE_COLOURS[..3]
+        .iter()
+        .map(|(r, g, b)| colours.contains(&[*r, *g, *b]))
+        .collect();
+    assert_eq!(drawn, [true, true, false], "one curve per run with results");
+}

@@ -1,0 +1,64 @@
+//! `kimg report MANIFEST`: every run of a manifest with a metric's best and latest value (the best
+//! run marked), and the metric against kimg as `runs/<experiment>/report-<metric>.{png,svg}`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::error::Error;
+use crate::metrics::plot::write_plots;
+use crate::metrics::report::{ReportMetric, RunReport, table};
+use crate::schedule::plan;
+use crate::ui;
+
+/// Options of `kimg report`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ReportArgs {
+    /// The manifest whose runs to report.
+    pub(crate) manifest: PathBuf,
+    /// The metric (`fid50k_full`, or a value such as `pr50k3_full_recall`).
+    #[arg(long, default_value = "fid50k_full")]
+    pub(crate) metric: String,
+    /// Where run directories live.
+    #[arg(long, default_value = "runs")]
+    pub(crate) runs_dir: PathBuf,
+}
+
+/// Run `kimg report`.
+pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
+    let planned = plan(&args.manifest, &[], &args.runs_dir)?;
+    let metric = ReportMetric::parse(&args.metric);
+    let runs: Vec<RunReport> = planned
+        .iter()
+        .map(|p| {
+            let varies = p.run.short_description();
+            RunReport {
+                hash: p.identity.short().to_string(),
+                label: if varies.is_empty() {
+                    p.identity.short().to_string()
+                } else {
+                    varies
+                },
+                state: p.state.describe(),
+                history: metric.history(&p.dir),
+            }
+        })
+        .collect();
+    ui::print(&table(&metric, &runs))?;
+    let Some(first) = planned.first() else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let experiment = &first.run.spec.name;
+    let dir = args.runs_dir.join(experiment);
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let stem = dir.join(format!("report-{}", args.metric));
+    let [png, svg] = write_plots(
+        &stem,
+        &format!("{experiment}: {} vs kimg", args.metric),
+        &args.metric,
+        &runs,
+    )
+    .map_err(|e| Error::RunFailed(e.to_string()))?;
+    ui::println(&format!("\nWrote {} and {}", png.display(), svg.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
