@@ -86,6 +86,15 @@ pub enum Flavour {
     Bare,
 }
 
+/// What to take from the detector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// The 2048-d pool features (FID, KID, precision/recall).
+    Features,
+    /// Softmax class probabilities without the output bias (Inception Score).
+    Probabilities,
+}
+
 /// A loaded detector.
 #[derive(Debug)]
 pub struct Detector {
@@ -203,17 +212,47 @@ impl Detector {
         self.device
     }
 
-    /// Features `[N, D]` (float32, on the CPU) of uint8 images `[N, C, H, W]` (C = 1 or 3).
+    /// An error unless the detector can give class probabilities (only the official file has the
+    /// classifier head the Inception Score needs).
+    pub fn require_classifier(&self) -> Result<(), MetricError> {
+        match self.flavour {
+            Flavour::Official => Ok(()),
+            Flavour::Bare => Err(MetricError::Unsupported(format!(
+                "the Inception Score needs the classifier head of the official {OFFICIAL_FILE}; \
+                 `{}` has none",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Pool features `[N, D]` (float32, on the CPU) of uint8 images `[N, C, H, W]` (C = 1 or 3).
     pub fn features(&self, images: &Tensor) -> Result<Tensor, MetricError> {
+        self.run(images, Output::Features)
+    }
+
+    /// What the detector computes for uint8 images `[N, C, H, W]` (C = 1 or 3), as float32 on the
+    /// CPU: pool features `[N, D]`, or class probabilities `[N, 1008]` (official file only).
+    pub fn run(&self, images: &Tensor, output: Output) -> Result<Tensor, MetricError> {
+        if output == Output::Probabilities {
+            self.require_classifier()?;
+        }
         let images = images.to_device(self.device);
-        let output = tch::no_grad(|| match self.flavour {
-            Flavour::Official => self
-                .module
-                .forward_is(&[IValue::Tensor(repeat_gray(&images)), IValue::Bool(true)])
-                .and_then(Tensor::try_from),
+        // The official forward is `forward(img, return_features, use_fp16, no_output_bias)`; the
+        // reference asks for features with `return_features=True` and for probabilities with
+        // `no_output_bias=True`.
+        let official_flags: &[bool] = match output {
+            Output::Features => &[true],
+            Output::Probabilities => &[false, false, true],
+        };
+        let result = tch::no_grad(|| match self.flavour {
+            Flavour::Official => {
+                let mut inputs = vec![IValue::Tensor(repeat_gray(&images))];
+                inputs.extend(official_flags.iter().map(|&flag| IValue::Bool(flag)));
+                self.module.forward_is(&inputs).and_then(Tensor::try_from)
+            }
             Flavour::Bare => self.module.forward_ts(&[preprocess(&images)]),
-        })
-        .map_err(|e| MetricError::DetectorLoad {
+        });
+        let output = result.map_err(|e| MetricError::DetectorLoad {
             path: self.path.display().to_string(),
             reason: format!("forward pass failed: {e}"),
         })?;

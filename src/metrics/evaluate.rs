@@ -12,9 +12,10 @@ use std::time::Instant;
 
 use super::MetricError;
 use super::cache::cached_dataset_features;
-use super::detector::Detector;
+use super::detector::{Detector, Output};
 use super::features::{GENERATION_SEED, generator_features};
 use super::fid::frechet_distance;
+use super::inception_score::{NUM_SPLITS, inception_score};
 use super::kid::{KidOptions, kernel_inception_distance};
 use super::pr::{PrOptions, precision_recall};
 use super::registry::{Family, MetricSpec};
@@ -130,6 +131,18 @@ impl Evaluator {
         };
         let dataset = Dataset::open(&real.path, &options)?;
         let capture = spec.capture();
+        let labels = real.use_labels.then_some(&dataset);
+        if spec.family == Family::InceptionScore {
+            let probs = generator_features(
+                &self.detector,
+                generator,
+                labels,
+                spec.num_gen,
+                (capture, Output::Probabilities),
+            )?;
+            let (mean, std) = inception_score(&probs.all_features(), NUM_SPLITS);
+            return Ok(self.result(spec, vec![mean, std], start));
+        }
         let (real_stats, _) = cached_dataset_features(
             self.cache_dir.as_deref(),
             &dataset,
@@ -138,10 +151,13 @@ impl Evaluator {
             capture,
             spec.max_real(),
         )?;
-        let labels = real.use_labels.then_some(&dataset);
-        let gen_stats =
-            generator_features(&self.detector, generator, labels, spec.num_gen, capture)?;
-        let names = spec.result_names();
+        let gen_stats = generator_features(
+            &self.detector,
+            generator,
+            labels,
+            spec.num_gen,
+            (capture, Output::Features),
+        )?;
         let values = match spec.family {
             Family::Fid => {
                 let (mu_gen, sigma_gen) = gen_stats.mean_cov();
@@ -165,11 +181,17 @@ impl Evaluator {
                 );
                 vec![precision, recall]
             }
+            Family::InceptionScore => unreachable!("handled above"),
         };
-        Ok(MetricResult {
+        Ok(self.result(spec, values, start))
+    }
+
+    /// The result of `spec` with `values` (in [`MetricSpec::result_names`] order).
+    fn result(&self, spec: &MetricSpec, values: Vec<f64>, start: Instant) -> MetricResult {
+        MetricResult {
             metric: spec.name.clone(),
-            results: names.into_iter().zip(values).collect(),
+            results: spec.result_names().into_iter().zip(values).collect(),
             total_time: start.elapsed().as_secs_f64(),
-        })
+        }
     }
 }

@@ -6,7 +6,7 @@
 use tch::{Device, Kind, Tensor};
 
 use super::MetricError;
-use super::detector::Detector;
+use super::detector::{Detector, Output};
 use super::stats::{Capture, FeatureStats};
 use crate::data::Dataset;
 use crate::numpy_rng::RandomState;
@@ -59,15 +59,15 @@ pub fn to_uint8_nchw(img: &Tensor) -> Tensor {
     (img * 127.5 + 128.0).clamp(0.0, 255.0).to_kind(Kind::Uint8)
 }
 
-/// Features of `num_gen` images of `generator` (no truncation, random noise), with labels drawn
-/// uniformly from `labels` for a conditional generator (zeros otherwise). Seeds the torch
-/// generator with [`GENERATION_SEED`]; callers that need their own stream reseed afterwards.
+/// The detector's `output` for `num_gen` images of `generator` (no truncation, random noise), with
+/// labels drawn uniformly from `labels` for a conditional generator (zeros otherwise). Seeds the
+/// torch generator with [`GENERATION_SEED`]; callers that need their own stream reseed afterwards.
 pub fn generator_features(
     detector: &Detector,
     generator: &dyn GeneratorNet,
     labels: Option<&Dataset>,
     num_gen: usize,
-    capture: Capture,
+    (capture, output): (Capture, Output),
 ) -> Result<FeatureStats, MetricError> {
     let device = generator.var_store().device();
     let (z_dim, c_dim) = (generator.z_dim(), generator.c_dim());
@@ -90,7 +90,7 @@ pub fn generator_features(
             })
             .collect();
         let before = stats.num_items();
-        stats.append(&detector.features(&Tensor::cat(&images, 0))?);
+        stats.append(&detector.run(&Tensor::cat(&images, 0), output)?);
         bar.inc((stats.num_items() - before) as u64);
     }
     bar.finish_and_clear();

@@ -1,18 +1,19 @@
-//! Quality metrics — port of the official `metrics/` package (spec §9): FID, KID and
-//! precision/recall of a generator against its training set, on the features of the TorchScript
-//! Inception-v3 detector.
+//! Quality metrics — port of the official `metrics/` package (spec §9): FID, KID,
+//! precision/recall and the Inception Score of a generator against its training set, on the
+//! TorchScript Inception-v3 detector.
 //!
 //! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the network;
 //! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
-//! for datasets; [`fid`], [`kid`] and [`pr`] are the math; [`evaluate`] ties them together and
-//! writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots; [`report`] and
-//! [`plot`] summarise a sweep.
+//! for datasets; [`fid`], [`kid`], [`pr`] and [`inception_score`] are the math; [`evaluate`] ties
+//! them together and writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots;
+//! [`report`] and [`plot`] summarise a sweep.
 
 pub mod cache;
 pub mod detector;
 pub mod evaluate;
 pub mod features;
 pub mod fid;
+pub mod inception_score;
 pub mod kid;
 pub mod plot;
 pub mod pr;

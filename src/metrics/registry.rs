@@ -1,10 +1,10 @@
 //! Metric names → what to compute — port of the registry in `metrics/metric_main.py` (spec §9).
 //!
-//! kimg computes the official `fid50k_full`, `kid50k_full`, `pr50k3_full` and the legacy `fid50k`,
-//! `kid50k`, `pr50k3`; the other official names (`is50k`, `ppl2_wend`, the equivariance metrics)
+//! kimg computes the official `fid50k_full`, `kid50k_full`, `pr50k3_full`, `is50k` and the legacy
+//! `fid50k`, `kid50k`, `pr50k3`; the other official names (`ppl2_wend`, the equivariance metrics)
 //! are valid in manifests but not computed yet. For CPU runs and tests kimg also accepts
 //! the same families with another number of generated images, spelled the official way:
-//! `fid<N>[k][_full]`, `kid<N>[k][_full]`, `pr<N>[k]3[_full]` (`fid200_full`: FID
+//! `fid<N>[k][_full]`, `kid<N>[k][_full]`, `pr<N>[k]3[_full]`, `is<N>[k]` (`fid200_full`: FID
 //! against all real images with 200 generated ones; `pr1k3_full`: 1000 generated, k = 3). The
 //! name is recorded with each result, so a reduced metric is never mistaken for the official one.
 
@@ -21,6 +21,8 @@ pub enum Family {
     Kid,
     /// Precision and recall (k = 3).
     PrecisionRecall,
+    /// Inception Score (needs the official detector's classifier head).
+    InceptionScore,
 }
 
 /// A metric kimg can compute: what the registry entry of `metric_main.py` fixes.
@@ -50,6 +52,8 @@ impl MetricSpec {
             (Family::Kid, count)
         } else if let Some(count) = rest.strip_prefix("pr") {
             (Family::PrecisionRecall, count.strip_suffix('3')?)
+        } else if let Some(count) = rest.strip_prefix("is").filter(|_| !full) {
+            (Family::InceptionScore, count)
         } else {
             return None;
         };
@@ -72,10 +76,11 @@ impl MetricSpec {
         })
     }
 
-    /// At most this many real images (`max_real` of the registry entry; `None` = all).
+    /// At most this many real images (`max_real` of the registry entry; `None` = all; the Inception
+    /// Score uses none).
     pub fn max_real(&self) -> Option<usize> {
         match (self.family, self.full) {
-            (Family::Fid, true) => None,
+            (Family::Fid, true) | (Family::InceptionScore, _) => None,
             (Family::Kid, true) => Some(1_000_000),
             (Family::PrecisionRecall, true) => Some(200_000),
             (_, false) => Some(self.num_gen),
@@ -98,6 +103,9 @@ impl MetricSpec {
                 format!("{}_precision", self.name),
                 format!("{}_recall", self.name),
             ],
+            Family::InceptionScore => {
+                vec![format!("{}_mean", self.name), format!("{}_std", self.name)]
+            }
         }
     }
 }
@@ -140,6 +148,10 @@ mod tests {
         );
         assert_eq!(pr.max_real(), Some(50_000));
         assert_eq!(MetricSpec::parse("kid200_full").unwrap().num_gen, 200);
+        assert_eq!(
+            MetricSpec::parse("is50k").unwrap().result_names(),
+            ["is50k_mean", "is50k_std"]
+        );
         assert_eq!(MetricSpec::parse("pr2003_full").unwrap().num_gen, 200);
         assert_eq!(
             MetricSpec::parse("pr1k3_full").unwrap().result_names(),
@@ -151,7 +163,7 @@ mod tests {
             "fid050k",
             "pr50k",
             "eqt50k_int",
-            "is50k",
+            "is50k_full",
             "fid5x",
         ] {
             assert!(MetricSpec::parse(bad).is_none(), "{bad}");

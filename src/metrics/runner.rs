@@ -9,7 +9,7 @@ use tch::Device;
 use super::MetricError;
 use super::detector::{Detector, cache_dir};
 use super::evaluate::{Evaluator, RealData};
-use super::registry::{MetricSpec, metric_spec};
+use super::registry::{Family, MetricSpec, metric_spec};
 use crate::train::networks::GeneratorNet;
 
 /// The metrics of one run, ready to evaluate snapshots.
@@ -23,8 +23,8 @@ pub struct MetricRunner {
 impl MetricRunner {
     /// A runner for `names` against `real`, with the detector `detector` (see
     /// [`super::detector::locate`] for the default) on `device`; `None` when `names` is empty.
-    /// Fails early — before any training — on an unknown or unsupported metric or a missing
-    /// detector.
+    /// Fails early — before any training — on an unknown or unsupported metric, a missing
+    /// detector, or the Inception Score with a detector that has no classifier head.
     pub fn new(
         names: &[String],
         real: RealData,
@@ -39,6 +39,9 @@ impl MetricRunner {
             .map(|name| metric_spec(name))
             .collect::<Result<Vec<_>, _>>()?;
         let detector = Detector::find(detector, device)?;
+        if specs.iter().any(|s| s.family == Family::InceptionScore) {
+            detector.require_classifier()?;
+        }
         Ok(Some(MetricRunner {
             evaluator: Evaluator::new(detector, cache_dir()),
             specs,

@@ -1,10 +1,11 @@
 //! The metrics: the math against the reference fixture `metric_math` (the official
-//! `compute_fid`/`compute_kid`/`compute_pr` on synthetic features), feature extraction with a
-//! tiny traced detector, the dataset statistics cache, and the real detector when it is present.
+//! `compute_fid`/`compute_kid`/`compute_pr`/`compute_is` on synthetic features), feature
+//! extraction with a tiny traced detector, the dataset statistics cache, training with
+//! `--metrics`, `kimg fid`, `kimg metrics`, `kimg report`, and the real detector when present.
 //!
-//! Tolerances reached: FID ≤ 1e-9 relative (float64 both sides), the real mean and covariance
-//! ≤ 1e-12; KID ≤ 1e-6 relative (float32 kernels, float64 sums here vs numpy's float32 sums);
-//! precision and recall exactly equal.
+//! Tolerances (reached): FID ≤ 1e-9 relative (1.3e-14), the real mean and covariance ≤ 1e-12
+//! (float64 both sides); KID ≤ 1e-6 relative (6.9e-8 and 9.3e-7: float32 kernels, float64 sums here
+//! against numpy's float32 sums); Inception Score ≤ 1e-6 (7e-8); precision and recall equal.
 
 use std::path::{Path, PathBuf};
 
@@ -12,9 +13,10 @@ use kimg::data::{Dataset, DatasetOptions};
 use kimg::metrics::cache::cached_dataset_features;
 use kimg::metrics::detector::{Flavour, locate, preprocess};
 use kimg::metrics::fid::frechet_distance;
+use kimg::metrics::inception_score::{NUM_SPLITS, inception_score};
 use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
 use kimg::metrics::pr::{PrOptions, precision_recall};
-use kimg::metrics::{Capture, Detector, FeatureStats};
+use kimg::metrics::{Capture, Detector, FeatureStats, MetricRunner, RealData};
 use kimg::numpy_rng::RandomState;
 use tch::{Device, Kind, Tensor};
 
@@ -448,4 +450,32 @@ fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
         .map(|(r, g, b)| colours.contains(&[*r, *g, *b]))
         .collect();
     assert_eq!(drawn, [true, true, false], "one curve per run with results");
+}
+
+#[test]
+fn inception_score_matches_the_reference() {
+    let fx = Fixture::load("metric_math");
+    let (mean, std) = inception_score(&fx.t("input.gen_probs"), NUM_SPLITS);
+    let (mean_error, std_error) = (
+        relative(mean, result(&fx, "is_mean")),
+        relative(std, result(&fx, "is_std")),
+    );
+    println!("is mean {mean} ({mean_error:.2e}), std {std} ({std_error:.2e})");
+    assert!(mean_error < 1e-6 && std_error < 1e-6);
+}
+
+#[test]
+fn the_inception_score_refuses_a_detector_without_classifier_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let detector = dir.path().join("tiny.pt");
+    tiny_detector(&detector);
+    let real = RealData {
+        path: dataset_zip(),
+        use_labels: false,
+        xflip: false,
+    };
+    let error = MetricRunner::new(&["is50k".into()], real, Some(&detector), Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("classifier head"), "{error}");
 }
