@@ -259,3 +259,26 @@ impl Detector {
         Ok(output.to_kind(Kind::Float).to_device(Device::Cpu))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{INPUT_SIZE, preprocess};
+    use tch::{Kind, Tensor};
+
+    #[test]
+    fn the_resize_samples_like_tensorflow() {
+        // TF's legacy bilinear resize reads output pixel i at input coordinate i·W/299 (clamped at
+        // the border). A horizontal ramp of 10·x shows those coordinates directly.
+        let ramp = (Tensor::arange(16, (Kind::Int64, tch::Device::Cpu)) * 10)
+            .to_kind(Kind::Uint8)
+            .reshape([1, 1, 1, 16])
+            .expand([1, 3, 16, 16], false);
+        let row = preprocess(&ramp).select(2, 100).select(1, 0).select(0, 0) * 128.0 + 128.0;
+        for i in [0i64, 1, 37, 150, 280, 298] {
+            #[expect(clippy::cast_precision_loss, reason = "small integers")]
+            let want = 10.0 * (i as f64 * 16.0 / INPUT_SIZE as f64).min(15.0);
+            let got = row.double_value(&[i]);
+            assert!((got - want).abs() < 1e-3, "pixel {i}: {got} vs {want}");
+        }
+    }
+}

@@ -18,6 +18,7 @@ use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
 use kimg::metrics::pr::{PrOptions, precision_recall};
 use kimg::metrics::{Capture, Detector, FeatureStats, MetricRunner, RealData};
 use kimg::numpy_rng::RandomState;
+use kimg::snapshot::file::SnapshotFile;
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{Fixture, assert_close};
@@ -381,6 +382,44 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         fid[2]["results"], fid[1]["results"],
         "same snapshot, same value"
     );
+
+    // The metrics leave training itself untouched: the same run without them ends with the same
+    // weights.
+    let out = kimg_command()
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--outdir",
+            "plain",
+            "--manifest",
+        ])
+        .arg(&manifest)
+        .args(["--metrics", "none"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain_dir = std::fs::read_dir(dir.path().join("plain"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let weights = |dir: &Path| {
+        SnapshotFile::read(&dir.join("network-snapshot-000001.safetensors"))
+            .unwrap()
+            .tensors
+    };
+    let (with, without) = (weights(&run_dir), weights(&plain_dir));
+    assert_eq!(with.len(), without.len());
+    for ((name, a), (_, b)) in with.iter().zip(&without) {
+        assert!(a.equal(b), "{name} differs when metrics run at snapshots");
+    }
 }
 
 /// `kimg report` tabulates a sweep (best run marked) and plots one curve per run with results.
