@@ -54,7 +54,7 @@ impl Error {
             Error::Manifest(_) | Error::Usage(_) => EXIT_USAGE,
             Error::Environment(_) => EXIT_ENVIRONMENT,
             Error::Metric(error) => match error {
-                MetricError::DetectorMissing(_) | MetricError::DetectorLoad { .. } => {
+                MetricError::DetectorMissing(_) | MetricError::DetectorFailed { .. } => {
                     EXIT_ENVIRONMENT
                 }
                 MetricError::UnknownMetric(_)

@@ -161,7 +161,7 @@ fn repeat_gray(images: &Tensor) -> Tensor {
 impl Detector {
     /// Load a TorchScript detector onto `device` and find out its [`Flavour`].
     pub fn load(path: &Path, device: Device) -> Result<Detector, MetricError> {
-        let bad = |reason: String| MetricError::DetectorLoad {
+        let bad = |reason: String| MetricError::DetectorFailed {
             path: path.display().to_string(),
             reason,
         };
@@ -252,7 +252,7 @@ impl Detector {
             }
             Flavour::Bare => self.module.forward_ts(&[preprocess(&images)]),
         });
-        let output = result.map_err(|e| MetricError::DetectorLoad {
+        let output = result.map_err(|e| MetricError::DetectorFailed {
             path: self.path.display().to_string(),
             reason: format!("forward pass failed: {e}"),
         })?;

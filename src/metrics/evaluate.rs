@@ -141,7 +141,7 @@ impl Evaluator {
                 (capture, Output::Probabilities),
             )?;
             let (mean, std) = inception_score(&probs.all_features(), NUM_SPLITS);
-            return Ok(self.result(spec, vec![mean, std], start));
+            return Ok(Evaluator::result(spec, vec![mean, std], start));
         }
         let (real_stats, _) = cached_dataset_features(
             self.cache_dir.as_deref(),
@@ -183,11 +183,11 @@ impl Evaluator {
             }
             Family::InceptionScore => unreachable!("handled above"),
         };
-        Ok(self.result(spec, values, start))
+        Ok(Evaluator::result(spec, values, start))
     }
 
     /// The result of `spec` with `values` (in [`MetricSpec::result_names`] order).
-    fn result(&self, spec: &MetricSpec, values: Vec<f64>, start: Instant) -> MetricResult {
+    fn result(spec: &MetricSpec, values: Vec<f64>, start: Instant) -> MetricResult {
         MetricResult {
             metric: spec.name.clone(),
             results: spec.result_names().into_iter().zip(values).collect(),

@@ -34,9 +34,9 @@ pub enum MetricError {
     /// No detector file: the message says which file to fetch and where to put it.
     #[error("{0}")]
     DetectorMissing(String),
-    /// The detector file could not be loaded or run.
+    /// The detector file could not be loaded, or its forward pass failed.
     #[error("detector `{path}`: {reason}")]
-    DetectorLoad {
+    DetectorFailed {
         /// The file.
         path: String,
         /// What failed.
