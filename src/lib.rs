@@ -9,6 +9,7 @@
 //!   run       identity hash, run directory, status, lock
 //!   schedule  local GPUs or Slurm
 //!   train     loop, loss, ADA, EMA, snapshots on nets + ops
+//!   metrics   FID, KID, precision/recall, IS at snapshots; `kimg metrics`, `fid`, `report`
 //! ```
 //!
 //! [`manifest`] reads manifests and presets into a resolved [`manifest::ExperimentSpec`];

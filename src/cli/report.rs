@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::metrics::plot::write_plots;
 use crate::metrics::report::{ReportMetric, RunReport, table};
+use crate::run::layout::snapshot_kimg;
 use crate::schedule::plan;
 use crate::ui;
 
@@ -39,6 +40,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
                     varies
                 },
                 state: p.state.describe(),
+                kimg: snapshot_kimg(&p.dir),
                 history: metric.history(&p.dir),
             }
         })

@@ -94,6 +94,8 @@ pub struct RunReport {
     pub label: String,
     /// Its state (`done`, `partial 4 kimg`, …).
     pub state: String,
+    /// kimg of its newest snapshot.
+    pub kimg: Option<u64>,
     /// `(kimg, value)` points.
     pub history: Vec<(f64, f64)>,
 }
@@ -128,10 +130,7 @@ pub fn table(metric: &ReportMetric, runs: &[RunReport]) -> String {
         |p: Option<(f64, f64)>| p.map_or_else(|| "-".to_string(), |(k, v)| format!("{v:.4} @ {k}"));
     for (i, run) in runs.iter().enumerate() {
         let mark = if Some(i) == best_overall { '*' } else { ' ' };
-        let kimg = run
-            .history
-            .last()
-            .map_or_else(|| "-".to_string(), |(k, _)| k.to_string());
+        let kimg = run.kimg.map_or_else(|| "-".to_string(), |k| k.to_string());
         text.push_str(&format!(
             "{mark} {:<12}  {:<label_width$}  {:<18}  {:>8}  {:>22}  {:>22}\n",
             run.hash,
@@ -156,6 +155,7 @@ mod tests {
             hash: hash.into(),
             label: format!("gamma{hash}"),
             state: "done".into(),
+            kimg: history.last().map(|p| p.0 as u64),
             history,
         };
         let text = table(
