@@ -195,3 +195,27 @@ impl Evaluator {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MetricResult;
+
+    #[test]
+    fn jsonl_lines_are_written_as_the_reference_writes_them() {
+        // The line of `metric-eqt8_int.jsonl` in the reference run directory
+        // `rundir_samples/00001-stylegan3-t-tiny16-gpus1-batch4-gamma0.5-sample`.
+        let reference = "{\"results\": {\"eqt8_int\": 51.91702234191326}, \"metric\": \"eqt8_int\", \
+                         \"total_time\": 0.4794025421142578, \"total_time_str\": \"0s\", \
+                         \"num_gpus\": 1, \"snapshot_pkl\": \"network-snapshot-000001.pkl\", \
+                         \"timestamp\": 1795337948.3266034}";
+        let result = MetricResult {
+            metric: "eqt8_int".into(),
+            results: vec![("eqt8_int".into(), 51.917_022_341_913_26)],
+            total_time: 0.479_402_542_114_257_8,
+        };
+        assert_eq!(
+            result.jsonl_line(Some("network-snapshot-000001.pkl"), 1_795_337_948.326_603_4),
+            reference
+        );
+    }
+}
