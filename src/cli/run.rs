@@ -109,6 +109,20 @@ fn label(run: &PlannedRun) -> String {
     )
 }
 
+/// Refuse before starting any worker when a pending run asks for a metric kimg cannot compute,
+/// or — for local runs — when there is no feature detector (Slurm nodes may have their own).
+fn check_metrics(runs: &[&PlannedRun], on: Target) -> Result<(), Error> {
+    let mut any = false;
+    for name in runs.iter().flat_map(|r| &r.run.spec.train.metrics) {
+        crate::metrics::metric_spec(name)?;
+        any = true;
+    }
+    if any && on == Target::Local {
+        crate::metrics::detector::locate(None)?;
+    }
+    Ok(())
+}
+
 /// Run `kimg run`.
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let runs = plan(&args.manifest, &args.set, &args.runs_dir)?;
@@ -149,6 +163,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         ))?;
         return Ok(ExitCode::SUCCESS);
     }
+    check_metrics(&pending_runs, args.on)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::Environment(format!("cannot find the kimg executable: {e}")))?;
     if args.on == Target::Slurm {

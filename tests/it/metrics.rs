@@ -518,3 +518,39 @@ fn the_inception_score_refuses_a_detector_without_classifier_head() {
         .to_string();
     assert!(error.contains("classifier head"), "{error}");
 }
+
+/// `kimg run` refuses a sweep whose metrics cannot be computed before any worker starts.
+#[test]
+fn kimg_run_checks_metrics_before_starting_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    for (metrics, code, message) in [
+        ("[\"fid50k_full\"]", 3, "make setup-metrics"),
+        ("[\"eqt50k_int\"]", 2, "not implemented"),
+    ] {
+        let manifest = dir.path().join("sweep.toml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "name = \"sweep\"\n[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\n\
+                 batch = 8\ngamma = 0.5\ncbase = 64\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\n\
+                 metrics = {metrics}\nkimg = 1\n",
+                dataset_zip().display().to_string()
+            ),
+        )
+        .unwrap();
+        let out = kimg_command()
+            .env("KIMG_CACHE_DIR", dir.path().join("empty"))
+            .env_remove("KIMG_DETECTOR")
+            .args(["run", "sweep.toml", "--devices", "cpu"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{stderr}");
+        assert!(stderr.contains(message), "{stderr}");
+        assert!(
+            !dir.path().join("runs/sweep").exists(),
+            "a run directory was made"
+        );
+    }
+}
