@@ -9,7 +9,7 @@ mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weight
 mod loss; // the StyleGAN2 loss phases against the reference
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
-mod metrics; // FID/KID/PR math against the reference, detector, stats cache, kimg fid/metrics/report
+mod metrics; // FID/KID/PR/IS math against the reference, detector, stats cache, fid/metrics/report
 mod nets; // the networks against the reference fixtures (outputs, EMAs, gradients, init)
 mod ops; // the ops against the reference fixtures (outputs and gradients)
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows
@@ -17,5 +17,5 @@ mod scheduler; // kimg run: sweeps to completion, killed workers resume, nothing
 mod slurm; // kimg run --on slurm against a local single-node cluster (skipped without one)
 mod snapshot; // official network pickles read without Python
 mod sweep; // sweep expansion and run identity
-mod training;
-mod trainstep; // two whole training iterations against the reference loop body // the loop end to end: run files, exact resume
+mod training; // the loop end to end: run files, exact resume
+mod trainstep; // two whole training iterations against the reference loop body

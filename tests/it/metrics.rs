@@ -382,6 +382,35 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         fid[2]["results"], fid[1]["results"],
         "same snapshot, same value"
     );
+    let out = kimg_command()
+        .env("KIMG_CACHE_DIR", dir.path().join("cache"))
+        .args([
+            "metrics",
+            "--device",
+            "cpu",
+            "--metrics",
+            "fid20_full,kid20_full",
+        ])
+        .args(["--snapshot", "all", "--run-dir"])
+        .arg(&run_dir)
+        .arg("--detector")
+        .arg(&detector)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (fid, kid) = (read_lines("fid20_full"), read_lines("kid20_full"));
+    assert_eq!((fid.len(), kid.len()), (5, 4), "every snapshot once more");
+    assert_eq!(
+        fid[3]["snapshot_pkl"],
+        "network-snapshot-000000.safetensors"
+    );
+    assert_eq!(fid[3]["results"], fid[0]["results"]);
+    assert_eq!(kid[3]["results"], kid[1]["results"]);
 
     // The metrics leave training itself untouched: the same run without them ends with the same
     // weights.
