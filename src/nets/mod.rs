@@ -6,3 +6,4 @@ pub mod layers;
 pub mod mapping;
 pub mod state;
 pub mod stylegan2;
+pub mod stylegan3;
