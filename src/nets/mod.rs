@@ -2,6 +2,7 @@
 //! parameters named exactly as the official `state_dict`.
 
 pub mod discriminator;
+pub mod generator;
 pub mod layers;
 pub mod mapping;
 pub mod state;

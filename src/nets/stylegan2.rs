@@ -70,19 +70,46 @@ pub struct Stylegan2Config {
     /// Output channels.
     pub img_channels: i64,
     /// Mapping options.
+    #[serde(default = "default_mapping")]
     pub mapping_kwargs: MappingKwargs,
     /// Capacity multiplier.
+    #[serde(default = "default_channel_base")]
     pub channel_base: i64,
     /// Maximum channels.
+    #[serde(default = "default_channel_max")]
     pub channel_max: i64,
     /// Resolutions using fp16 on CUDA (unused: kimg runs float32).
+    #[serde(default = "default_num_fp16_res")]
     pub num_fp16_res: i64,
-    /// Activation clamp of the convolutions (`None`: off).
+    /// Activation clamp of the convolutions (`None`: off, the class default).
+    #[serde(default)]
     pub conv_clamp: Option<f64>,
     /// Block architecture.
+    #[serde(default = "default_architecture")]
     pub architecture: Architecture,
     /// When to use the fused modulated convolution.
+    #[serde(default = "default_fused_modconv")]
     pub fused_modconv_default: FusedModconv,
+}
+
+// Defaults of the official constructors, for `G_kwargs` that leave arguments out.
+fn default_mapping() -> MappingKwargs {
+    MappingKwargs { num_layers: 8 }
+}
+fn default_channel_base() -> i64 {
+    32768
+}
+fn default_channel_max() -> i64 {
+    512
+}
+fn default_num_fp16_res() -> i64 {
+    4
+}
+fn default_architecture() -> Architecture {
+    Architecture::Skip
+}
+fn default_fused_modconv() -> FusedModconv {
+    FusedModconv::Always(true)
 }
 
 impl Stylegan2Config {
@@ -100,13 +127,13 @@ impl Stylegan2Config {
             w_dim,
             img_resolution,
             img_channels,
-            mapping_kwargs: MappingKwargs { num_layers: 8 },
-            channel_base: 32768,
-            channel_max: 512,
-            num_fp16_res: 4,
+            mapping_kwargs: default_mapping(),
+            channel_base: default_channel_base(),
+            channel_max: default_channel_max(),
+            num_fp16_res: default_num_fp16_res(),
             conv_clamp: Some(256.0),
-            architecture: Architecture::Skip,
-            fused_modconv_default: FusedModconv::Always(true),
+            architecture: default_architecture(),
+            fused_modconv_default: default_fused_modconv(),
         }
     }
 

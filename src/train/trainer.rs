@@ -33,12 +33,14 @@ use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
 use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
 use crate::data::{Dataset, DatasetOptions};
-use crate::manifest::{Arch, Aug, ExperimentSpec};
+use crate::manifest::{Arch, Aug, ExperimentSpec, TrainSpec};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
+use crate::nets::generator::Generator;
 use crate::nets::state::{load_state, state_tensors};
 use crate::nets::stylegan2::{
-    Architecture, FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
+    Architecture, FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config,
 };
+use crate::nets::stylegan3::Stylegan3Config;
 use crate::numpy_rng::{RandomState, RandomStateData};
 use crate::snapshot::file::SnapshotFile;
 
@@ -153,6 +155,42 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
+/// The generator's constructor arguments for a run (train.py's `G_kwargs`): StyleGAN2 with
+/// the reference's fused-modconv rule, or StyleGAN3 with the derived magnitude-EMA β and, for
+/// `-R`, 1×1 kernels, radial filters and doubled channels.
+fn generator_kwargs(t: &TrainSpec, c_dim: i64, res: i64, channels: i64) -> serde_json::Value {
+    let d = &t.derived;
+    let mapping_kwargs = MappingKwargs {
+        num_layers: i64::from(t.map_depth),
+    };
+    let value = match d.arch {
+        Arch::Stylegan2 => serde_json::to_value(Stylegan2Config {
+            mapping_kwargs,
+            channel_base: i64::from(d.g_channel_base),
+            channel_max: i64::from(d.g_channel_max),
+            num_fp16_res: i64::from(d.num_fp16_res),
+            conv_clamp: d.conv_clamp.map(f64::from),
+            fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
+            ..Stylegan2Config::new(Z_DIM, c_dim, Z_DIM, res, channels)
+        }),
+        Arch::Stylegan3T | Arch::Stylegan3R => {
+            let defaults = Stylegan3Config::new(Z_DIM, c_dim, Z_DIM, res, channels);
+            serde_json::to_value(Stylegan3Config {
+                mapping_kwargs,
+                channel_base: i64::from(d.g_channel_base),
+                channel_max: i64::from(d.g_channel_max),
+                num_fp16_res: i64::from(d.num_fp16_res),
+                conv_clamp: d.conv_clamp.map(f64::from),
+                conv_kernel: i64::from(d.conv_kernel),
+                use_radial_filters: d.use_radial_filters,
+                magnitude_ema_beta: d.magnitude_ema_beta.unwrap_or(defaults.magnitude_ema_beta),
+                ..defaults
+            })
+        }
+    };
+    value.expect("configurations serialise")
+}
+
 /// The seed the torch generator gets after the iteration that reached `cur_nimg`.
 fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
     let mixed = seed
@@ -170,12 +208,6 @@ impl Trainer {
         device: Device,
     ) -> Result<Trainer, TrainError> {
         let t = &spec.train;
-        if t.derived.arch != Arch::Stylegan2 {
-            return Err(TrainError::Unsupported(format!(
-                "`cfg = \"{}\"`: this build of kimg trains the StyleGAN2 architecture only (StyleGAN3 networks are not implemented yet)",
-                t.cfg.name()
-            )));
-        }
         if t.resume.is_some() {
             return Err(TrainError::Unsupported(
                 "`resume` (transfer learning) is not implemented yet".into(),
@@ -213,17 +245,7 @@ impl Trainer {
         let res = i64::try_from(dataset.resolution()).expect("fits");
         let channels = i64::try_from(dataset.image_shape()[0]).expect("fits");
         let c_dim = i64::try_from(dataset.label_dim()).expect("fits");
-        let g_config = Stylegan2Config {
-            mapping_kwargs: MappingKwargs {
-                num_layers: i64::from(t.map_depth),
-            },
-            channel_base: i64::from(t.derived.g_channel_base),
-            channel_max: i64::from(t.derived.g_channel_max),
-            num_fp16_res: i64::from(t.derived.num_fp16_res),
-            conv_clamp: t.derived.conv_clamp.map(f64::from),
-            fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
-            ..Stylegan2Config::new(Z_DIM, c_dim, Z_DIM, res, channels)
-        };
+        let g_kwargs = generator_kwargs(t, c_dim, res, channels);
         let d_config = DiscriminatorConfig {
             architecture: if t.derived.d_architecture == "orig" {
                 Architecture::Orig
@@ -244,9 +266,13 @@ impl Trainer {
             ..DiscriminatorConfig::new(c_dim, res, channels)
         };
         // G_ema is a copy of G: build it before seeding so the seeded stream matches the reference.
-        let g_ema = Stylegan2Generator::new(&g_config, device);
+        let build = || {
+            Generator::from_kwargs(t.derived.arch, &g_kwargs, device)
+                .expect("kimg's own G_kwargs are valid")
+        };
+        let g_ema = build();
         tch::manual_seed(i64::try_from(t.seed).expect("checked above"));
-        let g = Stylegan2Generator::new(&g_config, device);
+        let g = build();
         let d = Discriminator::new(&d_config, device);
         copy_state(g.var_store(), g_ema.var_store());
         // The reference's module summary runs G once with random noise on `batch_gpu` latents.
@@ -579,8 +605,8 @@ impl Trainer {
             self.state.loss.pl_mean.shallow_clone(),
         ));
         let metadata = serde_json::json!({
-            "arch": "stylegan2",
-            "G_kwargs": self.state.g.config(),
+            "arch": self.state.g.arch(),
+            "G_kwargs": self.state.g.kwargs(),
             "D_kwargs": self.state.d.config(),
             "training_set_kwargs": {"path": self.spec.data.path, "use_labels": self.spec.data.cond, "xflip": self.spec.data.mirror, "resolution": self.dataset.resolution()},
             "progress": self.state.progress,
