@@ -342,7 +342,9 @@ fn train_monitored(
         Err(error) => {
             let kind = match &error {
                 TrainError::Diverged { .. } => FailureKind::Diverged,
-                TrainError::Unsupported(_) | TrainError::BadSnapshot { .. } => FailureKind::Config,
+                TrainError::Unsupported(_)
+                | TrainError::BadSnapshot { .. }
+                | TrainError::Resume { .. } => FailureKind::Config,
                 other => FailureKind::classify(&other.to_string()),
             };
             monitor.finish(

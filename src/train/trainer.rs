@@ -43,6 +43,7 @@ use crate::nets::stylegan2::{
 use crate::nets::stylegan3::Stylegan3Config;
 use crate::numpy_rng::{RandomState, RandomStateData};
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::networks::read_networks;
 
 /// Iterations between ADA adjustments (`ada_interval` of the reference).
 const ADA_INTERVAL: u64 = 4;
@@ -62,6 +63,14 @@ pub enum TrainError {
     /// A snapshot could not be written or read.
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::file::SnapshotError),
+    /// The `resume` networks could not be read.
+    #[error("resume `{path}`: {source}")]
+    Resume {
+        /// The file given.
+        path: String,
+        /// The cause.
+        source: crate::snapshot::networks::NetworksError,
+    },
     /// Writing logs or images failed.
     #[error("{context}: {source}")]
     Io {
@@ -208,11 +217,6 @@ impl Trainer {
         device: Device,
     ) -> Result<Trainer, TrainError> {
         let t = &spec.train;
-        if t.resume.is_some() {
-            return Err(TrainError::Unsupported(
-                "`resume` (transfer learning) is not implemented yet".into(),
-            ));
-        }
         let data_path = spec
             .data
             .path
@@ -335,8 +339,11 @@ impl Trainer {
             grid: None,
         };
         trainer.setup_grid()?;
+        // The run's own snapshot continues it exactly; `resume` only seeds a fresh run.
         if let Some(latest) = latest_snapshot(run_dir) {
             trainer.restore(&latest)?;
+        } else if let Some(resume) = trainer.spec.train.resume.clone() {
+            trainer.transfer_from(&resume)?;
         }
         Ok(trainer)
     }
@@ -621,6 +628,35 @@ impl Trainer {
             .join(format!("network-snapshot-{number:06}.safetensors"));
         SnapshotFile { tensors, metadata }.write(&path)?;
         Ok(path)
+    }
+
+    /// Transfer learning (`resume`): copy every G, D and G_ema tensor of `source` whose name this
+    /// run's networks have (train.py's `copy_params_and_buffers(require_all=False)`); optimizer
+    /// state, progress and RNG streams start fresh.
+    fn transfer_from(&mut self, source: &str) -> Result<(), TrainError> {
+        self.write_log(&format!("Resuming from \"{source}\""));
+        let tensors = read_networks(source).map_err(|source_error| TrainError::Resume {
+            path: source.to_string(),
+            source: source_error,
+        })?;
+        let bad = |reason: String| TrainError::BadSnapshot {
+            path: source.to_string(),
+            reason,
+        };
+        let mut copied = 0;
+        for (store, prefix) in [
+            (self.state.g.var_store(), "G."),
+            (self.state.d.var_store(), "D."),
+            (self.state.g_ema.var_store(), "G_ema."),
+        ] {
+            let missing = load_state(store, &tensors, prefix, false)
+                .map_err(|e| bad(format!("{prefix}: {e}")))?;
+            copied += store.variables().len() - missing.len();
+        }
+        if copied == 0 {
+            return Err(bad("no tensor matches this run's networks".into()));
+        }
+        Ok(())
     }
 
     fn restore(&mut self, path: &Path) -> Result<(), TrainError> {
