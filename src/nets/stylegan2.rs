@@ -3,7 +3,8 @@
 //!
 //! Layers are created in the reference's order so that `tch::manual_seed` reproduces its
 //! initialisation; names equal the official `state_dict` (`synthesis.b8.conv0.affine.weight`…).
-//! Mixed precision is not used: every layer runs in float32 (the reference does so on CPU).
+//! Mixed precision follows the reference: float16 blocks on CUDA, float32 on the CPU
+//! ([`Precision`]).
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -13,6 +14,7 @@ use super::layers::{
     randn_cpu,
 };
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::precision::{Precision, fp16_resolution};
 use crate::ops::bias_act::{Activation, BiasAct, bias_act};
 use crate::ops::conv2d_resample::Resample;
 use crate::ops::modconv::{ModConv, modulated_conv2d_sg2};
@@ -334,6 +336,7 @@ impl ToRgb {
 /// One resolution of the synthesis network.
 #[derive(Debug)]
 struct SynthesisBlock {
+    use_fp16: bool,
     resample_filter: Tensor,
     constant: Option<Tensor>,
     conv0: Option<SynthesisLayer>,
@@ -358,6 +361,7 @@ pub struct Stylegan2Generator {
     vs: nn::VarStore,
     config: Stylegan2Config,
     blocks: Vec<SynthesisBlock>,
+    precision: Precision,
     /// The mapping network.
     pub mapping: MappingNetwork,
 }
@@ -425,6 +429,7 @@ impl Stylegan2Generator {
                         )
                     });
                 SynthesisBlock {
+                    use_fp16: res >= fp16_resolution(config.img_resolution, config.num_fp16_res),
                     resample_filter,
                     constant,
                     conv0,
@@ -448,6 +453,7 @@ impl Stylegan2Generator {
             vs,
             config: config.clone(),
             blocks,
+            precision: Precision::default(),
             mapping,
         }
     }
@@ -455,6 +461,11 @@ impl Stylegan2Generator {
     /// The constructor arguments.
     pub fn config(&self) -> &Stylegan2Config {
         &self.config
+    }
+
+    /// Where the float16 blocks compute in float16 (default: as the reference, on CUDA only).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     fn fused(&self, training: bool) -> bool {
@@ -478,12 +489,17 @@ impl Stylegan2Generator {
         let mut img: Option<Tensor> = None;
         let mut activations = Vec::new();
         for block in &self.blocks {
+            let dtype = self.precision.kind(block.use_fp16, ws.device());
             let block_ws = ws.narrow(1, w_index, block.num_conv() + block.num_torgb());
             w_index += block.num_conv();
             let mut next_w = (0..block_ws.size()[1]).map(|i| block_ws.select(1, i));
             let out = match (&block.constant, &block.conv0) {
                 (Some(constant), _) => {
-                    let start = constant.unsqueeze(0).repeat([ws.size()[0], 1, 1, 1]);
+                    let start =
+                        constant
+                            .to_kind(dtype)
+                            .unsqueeze(0)
+                            .repeat([ws.size()[0], 1, 1, 1]);
                     block.conv1.forward(
                         &start,
                         &next_w.next().expect("a w per conv"),
@@ -493,7 +509,10 @@ impl Stylegan2Generator {
                     )
                 }
                 (None, Some(conv0)) => {
-                    let input = x.as_ref().expect("blocks after the first receive features");
+                    let input = &x
+                        .as_ref()
+                        .expect("blocks after the first receive features")
+                        .to_kind(dtype);
                     match &block.skip {
                         Some(skip) => {
                             let y = skip.forward(input, 0.5f64.sqrt());
@@ -544,7 +563,9 @@ impl Stylegan2Generator {
             });
             img = match &block.torgb {
                 Some(torgb) => {
-                    let y = torgb.forward(&out, &next_w.next().expect("a w for torgb"), fused);
+                    let y = torgb
+                        .forward(&out, &next_w.next().expect("a w for torgb"), fused)
+                        .to_kind(Kind::Float);
                     Some(match upsampled {
                         Some(img) => img + y,
                         None => y,

@@ -4,13 +4,15 @@
 //!
 //! The layer schedule (sampling rates, cutoffs, stopbands, sizes, channels, filters, paddings) is
 //! derived in float64 exactly as the reference does, so layer names (`L2_52_512`…) and buffers
-//! equal the official `state_dict`. Every layer runs in float32 (the reference does so on CPU).
+//! equal the official `state_dict`. Mixed precision follows the reference ([`Precision`]):
+//! float16 layers on CUDA, float32 on the CPU.
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::layers::{BiasInit, FcConfig, FcFlavor, FullyConnected, buffer, parameter, randn_cpu};
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::precision::Precision;
 use super::stylegan2::MappingKwargs;
 use crate::ops::filtered_lrelu::{FilteredLrelu, filtered_lrelu};
 use crate::ops::filters::design_lowpass_filter;
@@ -260,6 +262,7 @@ impl Stylegan3Config {
             name: format!("L{index}_{}_{}", cur.size, cur.channels),
             is_torgb,
             is_critically_sampled,
+            use_fp16: cur.sampling_rate * (1 << self.num_fp16_res) > self.img_resolution,
             in_channels: prev.channels,
             out_channels: cur.channels,
             in_size: prev.size,
@@ -314,6 +317,8 @@ pub struct LayerSpec {
     pub is_torgb: bool,
     /// One of the last `num_critical` layers.
     pub is_critically_sampled: bool,
+    /// Computes in float16 on CUDA (`sampling_rate · 2^num_fp16_res > img_resolution`).
+    pub use_fp16: bool,
     /// Input channels.
     pub in_channels: i64,
     /// Output channels.
@@ -552,7 +557,7 @@ impl SynthesisLayer {
     }
 
     #[expect(clippy::cast_precision_loss, reason = "small channel counts")]
-    fn forward(&self, x: &Tensor, w: &Tensor, update_emas: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, w: &Tensor, update_emas: bool, dtype: Kind) -> Tensor {
         if update_emas {
             let current = x.detach().to_kind(Kind::Float).square().mean(Kind::Float);
             let updated = current.lerp(&self.magnitude_ema, self.magnitude_ema_beta);
@@ -566,7 +571,7 @@ impl SynthesisLayer {
                 * (1.0 / ((spec.in_channels * spec.conv_kernel * spec.conv_kernel) as f64).sqrt());
         }
         let y = modulated_conv2d_sg3(
-            x,
+            &x.to_kind(dtype),
             &self.weight,
             &styles,
             !spec.is_torgb,
@@ -603,6 +608,7 @@ pub struct Stylegan3Generator {
     config: Stylegan3Config,
     input: SynthesisInput,
     layers: Vec<SynthesisLayer>,
+    precision: Precision,
     /// The mapping network.
     pub mapping: MappingNetwork,
 }
@@ -630,6 +636,7 @@ impl Stylegan3Generator {
             config: config.clone(),
             input,
             layers,
+            precision: Precision::default(),
             mapping,
         }
     }
@@ -637,6 +644,11 @@ impl Stylegan3Generator {
     /// The constructor arguments.
     pub fn config(&self) -> &Stylegan3Config {
         &self.config
+    }
+
+    /// Where the float16 layers compute in float16 (default: as the reference, on CUDA only).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// Set the user transform of the input (`synthesis.input.transform`, a 3×3 matrix that maps
@@ -662,7 +674,8 @@ impl Stylegan3Generator {
         let mut x = self.input.forward(&ws.select(1, 0));
         let mut activations = vec![("input".to_string(), x.shallow_clone())];
         for (index, layer) in (1..).zip(&self.layers) {
-            x = layer.forward(&x, &ws.select(1, index), update_emas);
+            let dtype = self.precision.kind(layer.spec.use_fp16, ws.device());
+            x = layer.forward(&x, &ws.select(1, index), update_emas, dtype);
             activations.push((layer.spec.name.clone(), x.shallow_clone()));
         }
         let img = if self.config.output_scale == 1.0 {
@@ -670,6 +683,7 @@ impl Stylegan3Generator {
         } else {
             x * self.config.output_scale
         };
+        let img = img.to_kind(Kind::Float);
         (img, activations)
     }
 }

@@ -4,13 +4,14 @@
 
 use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use kimg::nets::mapping::{MappingConfig, MappingNetwork};
+use kimg::nets::precision::Precision;
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan2::{
     FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
 };
 use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use kimg::train::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
-use tch::{Device, Tensor, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, rng_lock};
 
@@ -290,11 +291,10 @@ fn stylegan2_generator_matches() {
     eprintln!("net_G_sg2 worst relative error {worst:.2e}");
 }
 
-#[test]
-fn stylegan2_discriminator_matches() {
-    let fx = Fixture::load("net_D_sg2");
+/// The constructor arguments of `net_D_sg2`.
+fn sg2_discriminator_config(fx: &Fixture) -> DiscriminatorConfig {
     let kw = &fx.json["ctor_kwargs"];
-    let config = DiscriminatorConfig {
+    DiscriminatorConfig {
         channel_base: kw["channel_base"].as_i64().unwrap(),
         channel_max: kw["channel_max"].as_i64().unwrap(),
         epilogue_kwargs: EpilogueKwargs {
@@ -306,7 +306,13 @@ fn stylegan2_discriminator_matches() {
             kw["img_resolution"].as_i64().unwrap(),
             kw["img_channels"].as_i64().unwrap(),
         )
-    };
+    }
+}
+
+#[test]
+fn stylegan2_discriminator_matches() {
+    let fx = Fixture::load("net_D_sg2");
+    let config = sg2_discriminator_config(&fx);
     let _rng = rng_lock();
     tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
     let fresh = Discriminator::new(&config, Device::Cpu);
@@ -419,6 +425,12 @@ fn assert_schedule(fx: &Fixture, g: &Stylegan3Generator) {
             got.name
         );
         assert_eq!(got.down_radial, want["down_radial"].as_bool().unwrap());
+        assert_eq!(
+            got.use_fp16,
+            want["use_fp16"].as_bool().unwrap(),
+            "{}",
+            got.name
+        );
         let p: Vec<i64> = want["padding"]
             .as_array()
             .unwrap()
@@ -525,4 +537,76 @@ fn stylegan3_t_generator_matches() {
 #[test]
 fn stylegan3_r_generator_matches() {
     check_stylegan3("net_G_sg3r");
+}
+
+/// The float16 path (what CUDA runs for the `use_fp16` layers), forced on the CPU: every network
+/// runs, returns float32, backpropagates finite gradients and stays within float16 accuracy
+/// (2e-2 of the reference's max-abs) of the float32 reference outputs.
+#[test]
+fn the_float16_path_runs_and_stays_close_to_float32() {
+    const HALF_TOL: f64 = 2e-2;
+    let _rng = rng_lock();
+    let mut worst = 0f64;
+    let check_finite_grads = |out: &Tensor, input: &Tensor| {
+        let grad = grads(out, &out.ones_like(), &[input]).remove(0);
+        assert_eq!(grad.kind(), Kind::Float);
+        assert!(
+            bool::try_from(grad.isfinite().all()).unwrap(),
+            "non-finite gradient"
+        );
+    };
+
+    let fx = Fixture::load("net_G_sg2");
+    let mut g = sg2_generator(&fx);
+    load_state(g.var_store(), &native_state(&fx), "", true).unwrap();
+    g.set_precision(Precision::Float16Anywhere);
+    let ws = g.mapping(&fx.t("input.z"), &fx.t("input.c"), 1.0, false);
+    let ws = ws.detach().set_requires_grad(true);
+    for training in [false, true] {
+        let img = g.synthesis(&ws, NoiseMode::Const, false, training);
+        assert_eq!(img.kind(), Kind::Float);
+        worst = worst.max(assert_close(
+            "fp16 output.img_const",
+            &img,
+            &fx.t("output.img_const"),
+            HALF_TOL,
+        ));
+        check_finite_grads(&img, &ws);
+    }
+
+    for name in ["net_G_sg3t", "net_G_sg3r"] {
+        let fx = Fixture::load(name);
+        let mut g = sg3_generator(&fx);
+        load_state(g.var_store(), &native_state(&fx), "", true).unwrap();
+        g.set_precision(Precision::Float16Anywhere);
+        let ws = g
+            .mapping(&fx.t("input.z"), &fx.t("input.c"), 1.0, false)
+            .detach()
+            .set_requires_grad(true);
+        let img = g.synthesis(&ws, NoiseMode::Const, false, true);
+        assert_eq!(img.kind(), Kind::Float);
+        worst = worst.max(assert_close(
+            &format!("{name} fp16 output.img"),
+            &img,
+            &fx.t("output.img"),
+            HALF_TOL,
+        ));
+        check_finite_grads(&img, &ws);
+    }
+
+    let fx = Fixture::load("net_D_sg2");
+    let mut d = Discriminator::new(&sg2_discriminator_config(&fx), Device::Cpu);
+    load_state(d.var_store(), &native_state(&fx), "", true).unwrap();
+    d.set_precision(Precision::Float16Anywhere);
+    let img = fx.t("input.img").set_requires_grad(true);
+    let logits = d.forward(&img, &fx.t("input.c"), false);
+    assert_eq!(logits.kind(), Kind::Float);
+    worst = worst.max(assert_close(
+        "fp16 output.logits",
+        &logits,
+        &fx.t("output.logits"),
+        HALF_TOL,
+    ));
+    check_finite_grads(&logits, &img);
+    eprintln!("float16 path worst relative error {worst:.2e}");
 }
