@@ -531,14 +531,16 @@ impl Trainer {
                 (self.state.progress.cur_nimg - tick_start_nimg) as f64 / 1e3,
             );
             let total_sec = start.elapsed().as_secs_f64();
+            let cpu_mem = crate::device::process_memory_gib();
             let line = format!(
-                "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} augment {:.3}",
+                "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} cpumem {:<6.2} augment {:.3}",
                 self.state.progress.cur_tick,
                 kimg,
                 format_time(total_sec),
                 tick_sec,
                 tick_sec / tick_kimg.max(1e-9),
                 maintenance,
+                cpu_mem,
                 self.augment_p()
             );
             self.write_log(&line);
@@ -549,6 +551,7 @@ impl Trainer {
                 ("Timing/sec_per_tick", tick_sec),
                 ("Timing/sec_per_kimg", tick_sec / tick_kimg.max(1e-9)),
                 ("Timing/maintenance_sec", maintenance),
+                ("Resources/cpu_mem_gb", cpu_mem),
                 ("Progress/augment", self.augment_p()),
                 ("Timing/total_hours", total_sec / 3600.0),
                 ("Timing/total_days", total_sec / 86400.0),
