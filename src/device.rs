@@ -154,3 +154,21 @@ impl fmt::Display for Report {
 fn yes_no(value: bool) -> &'static str {
     if value { "yes" } else { "no" }
 }
+
+/// Resident memory of this process in GiB (`cpumem` of the reference's tick line), read from
+/// `VmRSS` in `/proc/self/status`; 0 where that file does not exist.
+pub fn process_memory_gib() -> f64 {
+    let kib = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .unwrap_or(0);
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "memory sizes are far below 2^52"
+    )]
+    let kib = kib as f64;
+    kib / f64::from(1u32 << 20)
+}

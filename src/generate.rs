@@ -1,14 +1,17 @@
 //! Images from a snapshot, as the official `gen_images.py` makes them (spec §11): latents from
-//! `RandomState(seed).randn(1, z_dim)`, optional class and truncation, `seedNNNN.png`.
+//! `RandomState(seed).randn(1, z_dim)`, optional class, truncation and (StyleGAN3) input
+//! translation/rotation, `seedNNNN.png`. Official network pickles load directly.
 
 use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
 
+use crate::manifest::Arch;
+use crate::nets::generator::Generator;
 use crate::nets::state::load_state;
-use crate::nets::stylegan2::{Stylegan2Config, Stylegan2Generator};
 use crate::numpy_rng::RandomState;
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::official::read_network_pickle;
 use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// Why generation failed.
@@ -56,22 +59,60 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
     Ok(seeds)
 }
 
-/// The `G_ema` of a kimg snapshot.
-pub fn load_generator(path: &Path, device: Device) -> Result<Stylegan2Generator, GenerateError> {
-    let snapshot = SnapshotFile::read(path)?;
-    let arch = snapshot.metadata["arch"].as_str().unwrap_or_default();
-    if arch != "stylegan2" {
-        return Err(GenerateError::Invalid(format!(
-            "{}: architecture `{arch}` is not supported by this build (StyleGAN2 only)",
-            path.display()
-        )));
-    }
-    let config: Stylegan2Config = serde_json::from_value(snapshot.metadata["G_kwargs"].clone())
-        .map_err(|e| GenerateError::Invalid(format!("{}: G_kwargs: {e}", path.display())))?;
-    let generator = Stylegan2Generator::new(&config, device);
-    load_state(generator.var_store(), &snapshot.tensors, "G_ema.", true)
-        .map_err(|e| GenerateError::Invalid(format!("{}: {e}", path.display())))?;
+/// The `G_ema` of a kimg snapshot (`.safetensors`) or of an official network pickle (`.pkl`).
+pub fn load_generator(path: &Path, device: Device) -> Result<Generator, GenerateError> {
+    let invalid = |what: String| GenerateError::Invalid(format!("{}: {what}", path.display()));
+    let (arch, kwargs, tensors, prefix) = if path.extension().is_some_and(|e| e == "pkl") {
+        let pickle =
+            read_network_pickle(path).map_err(|e| GenerateError::Invalid(e.to_string()))?;
+        let module = pickle
+            .modules
+            .into_iter()
+            .find(|m| m.key == "G_ema")
+            .ok_or_else(|| invalid("the pickle holds no `G_ema`".into()))?;
+        // The pickle's source code is not read: the tensors tell the family apart.
+        let arch = if module
+            .tensors
+            .iter()
+            .any(|(name, _)| name == "synthesis.input.freqs")
+        {
+            if module.init_kwargs["use_radial_filters"] == true {
+                Arch::Stylegan3R
+            } else {
+                Arch::Stylegan3T
+            }
+        } else {
+            Arch::Stylegan2
+        };
+        (arch, module.init_kwargs, module.tensors, "")
+    } else {
+        let snapshot = SnapshotFile::read(path)?;
+        let arch: Arch =
+            serde_json::from_value(snapshot.metadata["arch"].clone()).map_err(|_| {
+                invalid(format!(
+                    "metadata `arch` is {}, expected \"stylegan2\", \"stylegan3-t\" or \"stylegan3-r\"",
+                    snapshot.metadata["arch"]
+                ))
+            })?;
+        let kwargs = snapshot.metadata["G_kwargs"].clone();
+        (arch, kwargs, snapshot.tensors, "G_ema.")
+    };
+    let generator = Generator::from_kwargs(arch, &kwargs, device)
+        .map_err(|e| invalid(format!("G_kwargs: {e}")))?;
+    load_state(generator.var_store(), &tensors, prefix, true)
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(generator)
+}
+
+/// gen_images' user transform: rotation by `degrees` and translation `(tx, ty)`, as the 3×3
+/// matrix `[[cos a, sin a, tx], [−sin a, cos a, ty], [0, 0, 1]]`; the generator receives its
+/// inverse.
+pub fn input_transform(translate: (f64, f64), degrees: f64) -> Tensor {
+    let a = degrees / 360.0 * std::f64::consts::PI * 2.0;
+    let (s, c) = a.sin_cos();
+    let m =
+        Tensor::from_slice(&[c, s, translate.0, -s, c, translate.1, 0.0, 0.0, 1.0]).reshape([3, 3]);
+    m.inverse().to_kind(Kind::Float)
 }
 
 /// What to generate.
@@ -85,6 +126,8 @@ pub struct GenerateOptions {
     pub truncation_psi: f64,
     /// Noise mode.
     pub noise_mode: NoiseMode,
+    /// Translation `(x, y)` and rotation in degrees of a StyleGAN3 generator's input.
+    pub transform: Option<((f64, f64), f64)>,
 }
 
 /// `(img·127.5 + 128).clamp(0, 255)` truncated to uint8, `[N, H, W, C]` — gen_images' rule.
@@ -96,7 +139,7 @@ pub fn to_uint8(img: &Tensor) -> Tensor {
 
 /// One image per seed into `outdir/seedNNNN.png`; returns the paths.
 pub fn generate(
-    generator: &Stylegan2Generator,
+    generator: &Generator,
     options: &GenerateOptions,
     outdir: &Path,
 ) -> Result<Vec<PathBuf>, GenerateError> {
@@ -120,6 +163,19 @@ pub fn generate(
             1.0,
         ),
     };
+    let stylegan3 = generator.as_stylegan3();
+    match (stylegan3, options.transform) {
+        (Some(g), transform) => {
+            let (translate, degrees) = transform.unwrap_or(((0.0, 0.0), 0.0));
+            g.set_input_transform(&input_transform(translate, degrees));
+        }
+        (None, Some(_)) => {
+            return Err(GenerateError::Invalid(
+                "--translate and --rotate need a StyleGAN3 generator".into(),
+            ));
+        }
+        (None, None) => {}
+    }
     std::fs::create_dir_all(outdir).map_err(|source| GenerateError::Io {
         path: outdir.display().to_string(),
         source,

@@ -22,7 +22,7 @@ pub(crate) enum NoiseArg {
 /// Options of `kimg generate`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct GenerateArgs {
-    /// A kimg snapshot (`network-snapshot-*.safetensors`).
+    /// A kimg snapshot (`network-snapshot-*.safetensors`) or an official network pickle (`.pkl`).
     #[arg(long)]
     pub(crate) network: PathBuf,
     /// Seeds, e.g. `0-7,12`.
@@ -51,9 +51,14 @@ pub(crate) struct GenerateArgs {
 /// Run `kimg generate`.
 pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let seeds = parse_seeds(&args.seeds).map_err(|e| Error::Usage(format!("--seeds: {e}")))?;
-    if args.translate.is_some() || args.rotate.is_some() {
-        return Err(Error::Usage("--translate and --rotate apply to StyleGAN3 generators, which this build cannot load yet".into()));
-    }
+    let translate = args
+        .translate
+        .as_deref()
+        .map(parse_translate)
+        .transpose()
+        .map_err(|e| Error::Usage(format!("--translate: {e}")))?;
+    let transform = (translate.is_some() || args.rotate.is_some())
+        .then(|| (translate.unwrap_or((0.0, 0.0)), args.rotate.unwrap_or(0.0)));
     let generator = load_generator(&args.network, tch::Device::cuda_if_available())
         .map_err(|e| Error::Usage(e.to_string()))?;
     let noise_mode = match args.noise_mode {
@@ -66,6 +71,7 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
         class: args.class,
         truncation_psi: args.trunc,
         noise_mode,
+        transform,
     };
     let written =
         generate(&generator, &options, &args.outdir).map_err(|e| Error::Usage(e.to_string()))?;
@@ -75,4 +81,16 @@ pub(crate) fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
         args.outdir.display()
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `x,y` as two numbers.
+fn parse_translate(text: &str) -> Result<(f64, f64), String> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    match parts[..] {
+        [x, y] => match (x.parse(), y.parse()) {
+            (Ok(x), Ok(y)) => Ok((x, y)),
+            _ => Err(format!("`{text}` is not two numbers `x,y`")),
+        },
+        _ => Err(format!("`{text}` is not two numbers `x,y`")),
+    }
 }

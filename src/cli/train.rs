@@ -350,6 +350,7 @@ fn train_monitored(
                 TrainError::Diverged { .. } => FailureKind::Diverged,
                 TrainError::Unsupported(_)
                 | TrainError::BadSnapshot { .. }
+                | TrainError::Resume { .. }
                 | TrainError::Metrics(_) => FailureKind::Config,
                 other => FailureKind::classify(&other.to_string()),
             };

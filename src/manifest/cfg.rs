@@ -5,7 +5,7 @@
 //! configurations; they train the StyleGAN2 architecture with hyperparameters from
 //! [`AdaCfgSpec`], `auto` deriving them from the resolution and GPU count.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A `--cfg` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -37,7 +37,7 @@ pub enum Cfg {
 }
 
 /// The generator family a configuration trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Arch {
     /// `networks_stylegan2.Generator`.
     #[serde(rename = "stylegan2")]

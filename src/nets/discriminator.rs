@@ -1,12 +1,14 @@
 //! The StyleGAN2 discriminator (used by every configuration) — port of
 //! `training/networks_stylegan2.py` `DiscriminatorBlock`, `DiscriminatorEpilogue` and
-//! `Discriminator` (spec §6.5), float32 throughout.
+//! `Discriminator` (spec §6.5); float16 blocks on CUDA as the reference ([`Precision`]), the
+//! epilogue in float32.
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
 use super::layers::{Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected, buffer};
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::precision::{Precision, fp16_resolution};
 use super::stylegan2::Architecture;
 use crate::ops::bias_act::Activation;
 use crate::ops::misc::minibatch_std;
@@ -90,6 +92,7 @@ impl DiscriminatorConfig {
 
 #[derive(Debug)]
 struct DiscriminatorBlock {
+    use_fp16: bool,
     resample_filter: Tensor,
     fromrgb: Option<Conv2dLayer>,
     conv0: Conv2dLayer,
@@ -99,10 +102,18 @@ struct DiscriminatorBlock {
 }
 
 impl DiscriminatorBlock {
-    fn forward(&self, x: Option<Tensor>, img: Option<Tensor>) -> (Tensor, Option<Tensor>) {
-        let (mut x, mut img) = (x, img);
+    fn forward(
+        &self,
+        x: Option<Tensor>,
+        img: Option<Tensor>,
+        dtype: Kind,
+    ) -> (Tensor, Option<Tensor>) {
+        let (mut x, mut img) = (x.map(|x| x.to_kind(dtype)), img);
         if let Some(fromrgb) = &self.fromrgb {
-            let input = img.as_ref().expect("fromrgb needs the image");
+            let input = &img
+                .as_ref()
+                .expect("fromrgb needs the image")
+                .to_kind(dtype);
             let y = fromrgb.forward(input, 1.0);
             x = Some(match x {
                 Some(x) => x + y,
@@ -152,6 +163,7 @@ pub struct Discriminator {
     blocks: Vec<DiscriminatorBlock>,
     mapping: Option<MappingNetwork>,
     epilogue: Epilogue,
+    precision: Precision,
 }
 
 impl Discriminator {
@@ -236,6 +248,7 @@ impl Discriminator {
                     )
                 });
                 DiscriminatorBlock {
+                    use_fp16: res >= fp16_resolution(c.img_resolution, c.num_fp16_res),
                     resample_filter,
                     fromrgb,
                     conv0,
@@ -287,7 +300,13 @@ impl Discriminator {
             blocks,
             mapping,
             epilogue,
+            precision: Precision::default(),
         }
+    }
+
+    /// Where the float16 blocks compute in float16 (default: as the reference, on CUDA only).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     /// The constructor arguments.
@@ -301,15 +320,18 @@ impl Discriminator {
         let mut image = Some(img.to_kind(Kind::Float));
         let mut activations = Vec::new();
         for block in &self.blocks {
-            let (features, next) = block.forward(x, image);
+            let dtype = self.precision.kind(block.use_fp16, img.device());
+            let (features, next) = block.forward(x, image, dtype);
             activations.push(features.shallow_clone());
             x = Some(features);
             image = next;
         }
         let e = &self.epilogue;
-        let mut x = x.expect("at least one block");
+        // The epilogue always computes in float32.
+        let mut x = x.expect("at least one block").to_kind(Kind::Float);
         if let Some(fromrgb) = &e.fromrgb {
-            x = x + fromrgb.forward(image.as_ref().expect("skip keeps the image"), 1.0);
+            let image = image.expect("skip keeps the image").to_kind(Kind::Float);
+            x = x + fromrgb.forward(&image, 1.0);
         }
         if e.mbstd.mbstd_num_channels > 0 {
             x = minibatch_std(&x, e.mbstd.mbstd_group_size, e.mbstd.mbstd_num_channels);

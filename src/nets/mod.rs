@@ -2,7 +2,10 @@
 //! parameters named exactly as the official `state_dict`.
 
 pub mod discriminator;
+pub mod generator;
 pub mod layers;
 pub mod mapping;
+pub mod precision;
 pub mod state;
 pub mod stylegan2;
+pub mod stylegan3;

@@ -3,7 +3,8 @@
 //!
 //! Layers are created in the reference's order so that `tch::manual_seed` reproduces its
 //! initialisation; names equal the official `state_dict` (`synthesis.b8.conv0.affine.weight`…).
-//! Mixed precision is not used: every layer runs in float32 (the reference does so on CPU).
+//! Mixed precision follows the reference: float16 blocks on CUDA, float32 on the CPU
+//! ([`Precision`]).
 
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
@@ -13,6 +14,7 @@ use super::layers::{
     randn_cpu,
 };
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::precision::{Precision, fp16_resolution};
 use crate::ops::bias_act::{Activation, BiasAct, bias_act};
 use crate::ops::conv2d_resample::Resample;
 use crate::ops::modconv::{ModConv, modulated_conv2d_sg2};
@@ -70,19 +72,46 @@ pub struct Stylegan2Config {
     /// Output channels.
     pub img_channels: i64,
     /// Mapping options.
+    #[serde(default = "default_mapping")]
     pub mapping_kwargs: MappingKwargs,
     /// Capacity multiplier.
+    #[serde(default = "default_channel_base")]
     pub channel_base: i64,
     /// Maximum channels.
+    #[serde(default = "default_channel_max")]
     pub channel_max: i64,
     /// Resolutions using fp16 on CUDA (unused: kimg runs float32).
+    #[serde(default = "default_num_fp16_res")]
     pub num_fp16_res: i64,
-    /// Activation clamp of the convolutions (`None`: off).
+    /// Activation clamp of the convolutions (`None`: off, the class default).
+    #[serde(default)]
     pub conv_clamp: Option<f64>,
     /// Block architecture.
+    #[serde(default = "default_architecture")]
     pub architecture: Architecture,
     /// When to use the fused modulated convolution.
+    #[serde(default = "default_fused_modconv")]
     pub fused_modconv_default: FusedModconv,
+}
+
+// Defaults of the official constructors, for `G_kwargs` that leave arguments out.
+fn default_mapping() -> MappingKwargs {
+    MappingKwargs { num_layers: 8 }
+}
+fn default_channel_base() -> i64 {
+    32768
+}
+fn default_channel_max() -> i64 {
+    512
+}
+fn default_num_fp16_res() -> i64 {
+    4
+}
+fn default_architecture() -> Architecture {
+    Architecture::Skip
+}
+fn default_fused_modconv() -> FusedModconv {
+    FusedModconv::Always(true)
 }
 
 impl Stylegan2Config {
@@ -100,13 +129,13 @@ impl Stylegan2Config {
             w_dim,
             img_resolution,
             img_channels,
-            mapping_kwargs: MappingKwargs { num_layers: 8 },
-            channel_base: 32768,
-            channel_max: 512,
-            num_fp16_res: 4,
+            mapping_kwargs: default_mapping(),
+            channel_base: default_channel_base(),
+            channel_max: default_channel_max(),
+            num_fp16_res: default_num_fp16_res(),
             conv_clamp: Some(256.0),
-            architecture: Architecture::Skip,
-            fused_modconv_default: FusedModconv::Always(true),
+            architecture: default_architecture(),
+            fused_modconv_default: default_fused_modconv(),
         }
     }
 
@@ -307,6 +336,7 @@ impl ToRgb {
 /// One resolution of the synthesis network.
 #[derive(Debug)]
 struct SynthesisBlock {
+    use_fp16: bool,
     resample_filter: Tensor,
     constant: Option<Tensor>,
     conv0: Option<SynthesisLayer>,
@@ -331,6 +361,7 @@ pub struct Stylegan2Generator {
     vs: nn::VarStore,
     config: Stylegan2Config,
     blocks: Vec<SynthesisBlock>,
+    precision: Precision,
     /// The mapping network.
     pub mapping: MappingNetwork,
 }
@@ -398,6 +429,7 @@ impl Stylegan2Generator {
                         )
                     });
                 SynthesisBlock {
+                    use_fp16: res >= fp16_resolution(config.img_resolution, config.num_fp16_res),
                     resample_filter,
                     constant,
                     conv0,
@@ -421,6 +453,7 @@ impl Stylegan2Generator {
             vs,
             config: config.clone(),
             blocks,
+            precision: Precision::default(),
             mapping,
         }
     }
@@ -428,6 +461,11 @@ impl Stylegan2Generator {
     /// The constructor arguments.
     pub fn config(&self) -> &Stylegan2Config {
         &self.config
+    }
+
+    /// Where the float16 blocks compute in float16 (default: as the reference, on CUDA only).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
     }
 
     fn fused(&self, training: bool) -> bool {
@@ -451,12 +489,17 @@ impl Stylegan2Generator {
         let mut img: Option<Tensor> = None;
         let mut activations = Vec::new();
         for block in &self.blocks {
+            let dtype = self.precision.kind(block.use_fp16, ws.device());
             let block_ws = ws.narrow(1, w_index, block.num_conv() + block.num_torgb());
             w_index += block.num_conv();
             let mut next_w = (0..block_ws.size()[1]).map(|i| block_ws.select(1, i));
             let out = match (&block.constant, &block.conv0) {
                 (Some(constant), _) => {
-                    let start = constant.unsqueeze(0).repeat([ws.size()[0], 1, 1, 1]);
+                    let start =
+                        constant
+                            .to_kind(dtype)
+                            .unsqueeze(0)
+                            .repeat([ws.size()[0], 1, 1, 1]);
                     block.conv1.forward(
                         &start,
                         &next_w.next().expect("a w per conv"),
@@ -466,7 +509,10 @@ impl Stylegan2Generator {
                     )
                 }
                 (None, Some(conv0)) => {
-                    let input = x.as_ref().expect("blocks after the first receive features");
+                    let input = &x
+                        .as_ref()
+                        .expect("blocks after the first receive features")
+                        .to_kind(dtype);
                     match &block.skip {
                         Some(skip) => {
                             let y = skip.forward(input, 0.5f64.sqrt());
@@ -517,7 +563,9 @@ impl Stylegan2Generator {
             });
             img = match &block.torgb {
                 Some(torgb) => {
-                    let y = torgb.forward(&out, &next_w.next().expect("a w for torgb"), fused);
+                    let y = torgb
+                        .forward(&out, &next_w.next().expect("a w for torgb"), fused)
+                        .to_kind(Kind::Float);
                     Some(match upsampled {
                         Some(img) => img + y,
                         None => y,

@@ -122,7 +122,7 @@ pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Tensor {
                     }
                 })
                 .collect();
-            x + b.reshape(shape.as_slice())
+            x + b.to_kind(x.kind()).reshape(shape.as_slice())
         }
         None => x.shallow_clone(),
     };

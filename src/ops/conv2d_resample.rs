@@ -76,6 +76,8 @@ fn conv(
 
 /// Convolve `x [N, I, H, W]` with `w [O, I/groups, kh, kw]`, resampling with filter `f`.
 pub fn conv2d_resample(x: &Tensor, w: &Tensor, f: Option<&Tensor>, options: &Resample) -> Tensor {
+    // Float16 activations convolve with float16 weights (the reference casts them).
+    let w = &w.to_kind(x.kind());
     let Resample {
         up,
         down,

@@ -3,6 +3,9 @@
 
 pub mod bias_act;
 pub mod conv2d_resample;
+pub mod equivariance;
+pub mod filtered_lrelu;
+pub mod filters;
 pub mod misc;
 pub mod modconv;
 pub mod upfirdn2d;

@@ -32,6 +32,20 @@ pub fn modulated_conv2d_sg2(
     let [out_channels, in_channels, kh, kw] = weight.size()[..] else {
         panic!("weight must be [O, I, kh, kw]")
     };
+    // Float16 activations: pre-normalise weights and styles so nothing overflows.
+    let (weight, styles) = if x.kind() == Kind::Half && options.demodulate {
+        #[expect(clippy::cast_precision_loss, reason = "small kernels")]
+        let fan_in = ((in_channels * kh * kw) as f64).sqrt();
+        let w_max = weight.abs().amax([1i64, 2, 3].as_slice(), true);
+        let s_max = styles.abs().amax([1i64].as_slice(), true);
+        (weight / (w_max * fan_in), styles / s_max)
+    } else {
+        (weight.shallow_clone(), styles.shallow_clone())
+    };
+    let (weight, styles) = (&weight, &styles);
+    let dtype = x.kind();
+    let noise = noise.map(|noise| noise.to_kind(dtype));
+    let noise = noise.as_ref();
     let modulated = (options.demodulate || options.fused)
         .then(|| weight.unsqueeze(0) * styles.reshape([n, 1, -1, 1, 1]));
     let dcoefs = options.demodulate.then(|| {
@@ -42,8 +56,9 @@ pub fn modulated_conv2d_sg2(
             .rsqrt()
     });
     if !options.fused {
-        let scaled = x * styles.reshape([n, -1, 1, 1]);
+        let scaled = x * styles.to_kind(dtype).reshape([n, -1, 1, 1]);
         let y = conv2d_resample(&scaled, weight, options.filter, &options.resample);
+        let dcoefs = dcoefs.map(|d| d.to_kind(dtype));
         return match (&dcoefs, noise) {
             // fma(x, d, noise) = x·d + noise.
             (Some(d), Some(noise)) => y * d.reshape([n, -1, 1, 1]) + noise,
@@ -113,7 +128,7 @@ pub fn modulated_conv2d_sg3(
             .unsqueeze(4);
     }
     let grouped = x.reshape([1, -1, x.size()[2], x.size()[3]]);
-    let w = w.reshape([-1, in_channels, kh, kw]);
+    let w = w.reshape([-1, in_channels, kh, kw]).to_kind(x.kind());
     let y = grouped.conv2d(&w, None::<Tensor>, [1, 1], [padding, padding], [1, 1], n);
     y.reshape([n, out_channels, y.size()[2], y.size()[3]])
 }

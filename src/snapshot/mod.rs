@@ -1,5 +1,6 @@
 //! Network snapshots: kimg's own safetensors files and the official pickles.
 
 pub mod file;
+pub mod networks;
 pub mod official;
 pub mod pickle;

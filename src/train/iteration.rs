@@ -12,7 +12,7 @@ use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
 use super::stats::Collector;
 use super::trainer::TrainError;
 use crate::nets::discriminator::Discriminator;
-use crate::nets::stylegan2::Stylegan2Generator;
+use crate::nets::generator::Generator;
 
 /// Progress counters (saved in snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -29,11 +29,11 @@ pub struct Progress {
 #[derive(Debug)]
 pub struct TrainedNetworks {
     /// The generator being trained.
-    pub g: Stylegan2Generator,
+    pub g: Generator,
     /// The discriminator.
     pub d: Discriminator,
     /// The moving average of G.
-    pub g_ema: Stylegan2Generator,
+    pub g_ema: Generator,
 }
 
 /// The numbers an iteration needs besides its inputs.
@@ -72,11 +72,11 @@ pub struct IterationInputs<'a> {
 /// Everything an iteration updates.
 pub struct TrainState {
     /// The generator.
-    pub g: Stylegan2Generator,
+    pub g: Generator,
     /// The discriminator.
     pub d: Discriminator,
     /// G's moving average.
-    pub g_ema: Stylegan2Generator,
+    pub g_ema: Generator,
     /// G's trainable parameters.
     pub g_params: Parameters,
     /// D's trainable parameters.

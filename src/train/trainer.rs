@@ -33,15 +33,18 @@ use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
 use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
 use crate::data::{Dataset, DatasetOptions};
-use crate::manifest::{Arch, Aug, ExperimentSpec};
+use crate::manifest::{Arch, Aug, ExperimentSpec, TrainSpec};
 use crate::metrics::{MetricRunner, RealData};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
+use crate::nets::generator::Generator;
 use crate::nets::state::{load_state, state_tensors};
 use crate::nets::stylegan2::{
-    Architecture, FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
+    Architecture, FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config,
 };
+use crate::nets::stylegan3::Stylegan3Config;
 use crate::numpy_rng::{RandomState, RandomStateData};
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::networks::read_networks;
 
 /// Iterations between ADA adjustments (`ada_interval` of the reference).
 const ADA_INTERVAL: u64 = 4;
@@ -61,6 +64,14 @@ pub enum TrainError {
     /// A snapshot could not be written or read.
     #[error(transparent)]
     Snapshot(#[from] crate::snapshot::file::SnapshotError),
+    /// The `resume` networks could not be read.
+    #[error("resume `{path}`: {source}")]
+    Resume {
+        /// The file given.
+        path: String,
+        /// The cause.
+        source: crate::snapshot::networks::NetworksError,
+    },
     /// Writing logs or images failed.
     #[error("{context}: {source}")]
     Io {
@@ -158,6 +169,42 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
+/// The generator's constructor arguments for a run (train.py's `G_kwargs`): StyleGAN2 with
+/// the reference's fused-modconv rule, or StyleGAN3 with the derived magnitude-EMA β and, for
+/// `-R`, 1×1 kernels, radial filters and doubled channels.
+fn generator_kwargs(t: &TrainSpec, c_dim: i64, res: i64, channels: i64) -> serde_json::Value {
+    let d = &t.derived;
+    let mapping_kwargs = MappingKwargs {
+        num_layers: i64::from(t.map_depth),
+    };
+    let value = match d.arch {
+        Arch::Stylegan2 => serde_json::to_value(Stylegan2Config {
+            mapping_kwargs,
+            channel_base: i64::from(d.g_channel_base),
+            channel_max: i64::from(d.g_channel_max),
+            num_fp16_res: i64::from(d.num_fp16_res),
+            conv_clamp: d.conv_clamp.map(f64::from),
+            fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
+            ..Stylegan2Config::new(Z_DIM, c_dim, Z_DIM, res, channels)
+        }),
+        Arch::Stylegan3T | Arch::Stylegan3R => {
+            let defaults = Stylegan3Config::new(Z_DIM, c_dim, Z_DIM, res, channels);
+            serde_json::to_value(Stylegan3Config {
+                mapping_kwargs,
+                channel_base: i64::from(d.g_channel_base),
+                channel_max: i64::from(d.g_channel_max),
+                num_fp16_res: i64::from(d.num_fp16_res),
+                conv_clamp: d.conv_clamp.map(f64::from),
+                conv_kernel: i64::from(d.conv_kernel),
+                use_radial_filters: d.use_radial_filters,
+                magnitude_ema_beta: d.magnitude_ema_beta.unwrap_or(defaults.magnitude_ema_beta),
+                ..defaults
+            })
+        }
+    };
+    value.expect("configurations serialise")
+}
+
 /// The seed the torch generator gets after the iteration that reached `cur_nimg`.
 fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
     let mixed = seed
@@ -175,17 +222,6 @@ impl Trainer {
         device: Device,
     ) -> Result<Trainer, TrainError> {
         let t = &spec.train;
-        if t.derived.arch != Arch::Stylegan2 {
-            return Err(TrainError::Unsupported(format!(
-                "`cfg = \"{}\"`: this build of kimg trains the StyleGAN2 architecture only (StyleGAN3 networks are not implemented yet)",
-                t.cfg.name()
-            )));
-        }
-        if t.resume.is_some() {
-            return Err(TrainError::Unsupported(
-                "`resume` (transfer learning) is not implemented yet".into(),
-            ));
-        }
         let data_path = spec
             .data
             .path
@@ -218,17 +254,7 @@ impl Trainer {
         let res = i64::try_from(dataset.resolution()).expect("fits");
         let channels = i64::try_from(dataset.image_shape()[0]).expect("fits");
         let c_dim = i64::try_from(dataset.label_dim()).expect("fits");
-        let g_config = Stylegan2Config {
-            mapping_kwargs: MappingKwargs {
-                num_layers: i64::from(t.map_depth),
-            },
-            channel_base: i64::from(t.derived.g_channel_base),
-            channel_max: i64::from(t.derived.g_channel_max),
-            num_fp16_res: i64::from(t.derived.num_fp16_res),
-            conv_clamp: t.derived.conv_clamp.map(f64::from),
-            fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
-            ..Stylegan2Config::new(Z_DIM, c_dim, Z_DIM, res, channels)
-        };
+        let g_kwargs = generator_kwargs(t, c_dim, res, channels);
         let d_config = DiscriminatorConfig {
             architecture: if t.derived.d_architecture == "orig" {
                 Architecture::Orig
@@ -249,9 +275,13 @@ impl Trainer {
             ..DiscriminatorConfig::new(c_dim, res, channels)
         };
         // G_ema is a copy of G: build it before seeding so the seeded stream matches the reference.
-        let g_ema = Stylegan2Generator::new(&g_config, device);
+        let build = || {
+            Generator::from_kwargs(t.derived.arch, &g_kwargs, device)
+                .expect("kimg's own G_kwargs are valid")
+        };
+        let g_ema = build();
         tch::manual_seed(i64::try_from(t.seed).expect("checked above"));
-        let g = Stylegan2Generator::new(&g_config, device);
+        let g = build();
         let d = Discriminator::new(&d_config, device);
         copy_state(g.var_store(), g_ema.var_store());
         // The reference's module summary runs G once with random noise on `batch_gpu` latents.
@@ -321,8 +351,11 @@ impl Trainer {
             metrics,
         };
         trainer.setup_grid()?;
+        // The run's own snapshot continues it exactly; `resume` only seeds a fresh run.
         if let Some(latest) = latest_snapshot(run_dir) {
             trainer.restore(&latest)?;
+        } else if let Some(resume) = trainer.spec.train.resume.clone() {
+            trainer.transfer_from(&resume)?;
         }
         Ok(trainer)
     }
@@ -510,14 +543,16 @@ impl Trainer {
                 (self.state.progress.cur_nimg - tick_start_nimg) as f64 / 1e3,
             );
             let total_sec = start.elapsed().as_secs_f64();
+            let cpu_mem = crate::device::process_memory_gib();
             let line = format!(
-                "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} augment {:.3}",
+                "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} cpumem {:<6.2} augment {:.3}",
                 self.state.progress.cur_tick,
                 kimg,
                 format_time(total_sec),
                 tick_sec,
                 tick_sec / tick_kimg.max(1e-9),
                 maintenance,
+                cpu_mem,
                 self.augment_p()
             );
             self.write_log(&line);
@@ -528,6 +563,7 @@ impl Trainer {
                 ("Timing/sec_per_tick", tick_sec),
                 ("Timing/sec_per_kimg", tick_sec / tick_kimg.max(1e-9)),
                 ("Timing/maintenance_sec", maintenance),
+                ("Resources/cpu_mem_gb", cpu_mem),
                 ("Progress/augment", self.augment_p()),
                 ("Timing/total_hours", total_sec / 3600.0),
                 ("Timing/total_days", total_sec / 86400.0),
@@ -611,8 +647,8 @@ impl Trainer {
             self.state.loss.pl_mean.shallow_clone(),
         ));
         let metadata = serde_json::json!({
-            "arch": "stylegan2",
-            "G_kwargs": self.state.g.config(),
+            "arch": self.state.g.arch(),
+            "G_kwargs": self.state.g.kwargs(),
             "D_kwargs": self.state.d.config(),
             "training_set_kwargs": {"path": self.spec.data.path, "use_labels": self.spec.data.cond, "xflip": self.spec.data.mirror, "resolution": self.dataset.resolution()},
             "progress": self.state.progress,
@@ -627,6 +663,35 @@ impl Trainer {
             .join(format!("network-snapshot-{number:06}.safetensors"));
         SnapshotFile { tensors, metadata }.write(&path)?;
         Ok(path)
+    }
+
+    /// Transfer learning (`resume`): copy every G, D and G_ema tensor of `source` whose name this
+    /// run's networks have (train.py's `copy_params_and_buffers(require_all=False)`); optimizer
+    /// state, progress and RNG streams start fresh.
+    fn transfer_from(&mut self, source: &str) -> Result<(), TrainError> {
+        self.write_log(&format!("Resuming from \"{source}\""));
+        let tensors = read_networks(source).map_err(|source_error| TrainError::Resume {
+            path: source.to_string(),
+            source: source_error,
+        })?;
+        let bad = |reason: String| TrainError::BadSnapshot {
+            path: source.to_string(),
+            reason,
+        };
+        let mut copied = 0;
+        for (store, prefix) in [
+            (self.state.g.var_store(), "G."),
+            (self.state.d.var_store(), "D."),
+            (self.state.g_ema.var_store(), "G_ema."),
+        ] {
+            let missing = load_state(store, &tensors, prefix, false)
+                .map_err(|e| bad(format!("{prefix}: {e}")))?;
+            copied += store.variables().len() - missing.len();
+        }
+        if copied == 0 {
+            return Err(bad("no tensor matches this run's networks".into()));
+        }
+        Ok(())
     }
 
     fn restore(&mut self, path: &Path) -> Result<(), TrainError> {

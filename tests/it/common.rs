@@ -3,7 +3,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use tch::{Kind, Tensor};
+use kimg::manifest::Arch;
+use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
+use kimg::nets::generator::Generator;
+use kimg::nets::state::load_state;
+use kimg::train::augment::{AugmentConfig, AugmentPipe};
+use kimg::train::loss::LossConfig;
+use kimg::train::networks::{DiscriminatorNet, GeneratorNet};
+use tch::{Device, Kind, Tensor};
 
 /// One reference fixture: its tensors by key and its JSON sidecar.
 pub(crate) struct Fixture {
@@ -74,4 +81,74 @@ pub(crate) fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The `init.*` state of a loss or training-step fixture.
+fn init_state(fx: &Fixture) -> Vec<(String, Tensor)> {
+    fx.tensors
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("init.")
+                .map(|k| (k.to_string(), v.shallow_clone()))
+        })
+        .collect()
+}
+
+/// G of a loss or training-step fixture (`config.G_class`, `config.G_kwargs`) with `init.G.*`.
+pub(crate) fn fixture_generator(fx: &Fixture) -> Generator {
+    let config = &fx.json["config"];
+    let arch = if config["G_class"].as_str().unwrap().contains("stylegan2") {
+        Arch::Stylegan2
+    } else if config["G_kwargs"]["use_radial_filters"] == true {
+        Arch::Stylegan3R
+    } else {
+        Arch::Stylegan3T
+    };
+    let g = Generator::from_kwargs(arch, &config["G_kwargs"], Device::Cpu).unwrap();
+    load_state(g.var_store(), &init_state(fx), "G.", true).unwrap();
+    g
+}
+
+/// D of a loss or training-step fixture (the same small D in every one) with `init.D.*`.
+pub(crate) fn fixture_discriminator(fx: &Fixture) -> Discriminator {
+    let kwargs = &fx.json["config"]["D_kwargs"];
+    assert_eq!(kwargs["channel_base"], 256, "the fixtures' D");
+    let config = DiscriminatorConfig {
+        channel_base: 256,
+        channel_max: 16,
+        epilogue_kwargs: EpilogueKwargs {
+            mbstd_group_size: Some(2),
+            mbstd_num_channels: 1,
+        },
+        ..DiscriminatorConfig::new(0, 16, 3)
+    };
+    let d = Discriminator::new(&config, Device::Cpu);
+    load_state(d.var_store(), &init_state(fx), "D.", true).unwrap();
+    d
+}
+
+/// A fixture's `config.loss_kwargs` (absent keys: the loss defaults).
+pub(crate) fn fixture_loss_config(fx: &Fixture) -> LossConfig {
+    let kwargs = &fx.json["config"]["loss_kwargs"];
+    let f = |key: &str| kwargs[key].as_f64().unwrap_or(0.0);
+    LossConfig {
+        r1_gamma: f("r1_gamma"),
+        style_mixing_prob: f("style_mixing_prob"),
+        pl_weight: f("pl_weight"),
+        blur_init_sigma: f("blur_init_sigma"),
+        blur_fade_kimg: f("blur_fade_kimg"),
+        ..LossConfig::default()
+    }
+}
+
+/// The fixture's bgc augment pipe at `config.augment_p`, when it has one.
+pub(crate) fn fixture_augment(fx: &Fixture) -> Option<AugmentPipe> {
+    let config = &fx.json["config"];
+    (!config["augment_kwargs"].is_null()).then(|| {
+        AugmentPipe::new(
+            AugmentConfig::named("bgc").unwrap(),
+            config["augment_p"].as_f64().unwrap(),
+            Device::Cpu,
+        )
+    })
 }

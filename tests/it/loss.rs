@@ -1,20 +1,18 @@
-//! The StyleGAN2 loss against `loss_sg2`: each phase (Gmain, Greg, Dmain, Dreg) from the same
-//! state with the reference's seed, augmentation (bgc, p = 0.3), style mixing and path length.
+//! The loss against `loss_sg2` (Gmain, Greg, Dmain, Dreg with bgc augmentation, style mixing and
+//! path length) and `loss_sg3t`/`loss_sg3r` (Gboth, Dmain, Dreg; D blur for -R): each phase from
+//! the same state with the reference's seed.
 //! Compared: every parameter gradient (1e-3 relative to the reference's max-abs), which parameters
 //! get no gradient, the reported statistics and `pl_mean`.
 
-use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
-use kimg::nets::state::load_state;
-use kimg::nets::stylegan2::{
-    FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
-};
-use kimg::train::augment::{AugmentConfig, AugmentPipe};
-use kimg::train::loss::{LossConfig, MicroBatch, Networks, Phase, StyleGan2Loss};
-use kimg::train::networks::{DiscriminatorNet, GeneratorNet};
+use kimg::train::loss::{MicroBatch, Networks, Phase, StyleGan2Loss};
+use kimg::train::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
 use kimg::train::stats::Collector;
 use tch::{Device, Tensor, nn};
 
-use crate::common::{Fixture, assert_close, rng_lock};
+use crate::common::{
+    Fixture, assert_close, fixture_augment, fixture_discriminator, fixture_generator,
+    fixture_loss_config, rng_lock,
+};
 
 fn set_trainable(store: &nn::VarStore, on: bool) {
     for t in store.trainable_variables() {
@@ -22,35 +20,11 @@ fn set_trainable(store: &nn::VarStore, on: bool) {
     }
 }
 
-#[test]
-fn every_stylegan2_phase_matches_the_reference() {
-    let fx = Fixture::load("loss_sg2");
+/// Every phase of a `loss_*` fixture, each from the fixture's initial state.
+fn check_phases(fixture: &str) {
+    let fx = Fixture::load(fixture);
     let _rng = rng_lock();
-    let g_config = Stylegan2Config {
-        mapping_kwargs: MappingKwargs { num_layers: 2 },
-        channel_base: 512,
-        channel_max: 16,
-        fused_modconv_default: FusedModconv::Named(InferenceOnly::InferenceOnly),
-        ..Stylegan2Config::new(32, 0, 32, 16, 3)
-    };
-    let d_config = DiscriminatorConfig {
-        channel_base: 256,
-        channel_max: 16,
-        epilogue_kwargs: EpilogueKwargs {
-            mbstd_group_size: Some(2),
-            mbstd_num_channels: 1,
-        },
-        ..DiscriminatorConfig::new(0, 16, 3)
-    };
-    let init: Vec<(String, Tensor)> = fx
-        .tensors
-        .iter()
-        .filter_map(|(k, v)| {
-            k.strip_prefix("init.")
-                .map(|k| (k.to_string(), v.shallow_clone()))
-        })
-        .collect();
-    let augment = AugmentPipe::new(AugmentConfig::named("bgc").unwrap(), 0.3, Device::Cpu);
+    let augment = fixture_augment(&fx);
     let mut worst = 0f64;
     for phase_json in fx.json["phases"].as_array().unwrap() {
         let name = phase_json["phase"].as_str().unwrap();
@@ -59,28 +33,20 @@ fn every_stylegan2_phase_matches_the_reference() {
             "Greg" => Phase::Greg,
             "Dmain" => Phase::Dmain,
             "Dreg" => Phase::Dreg,
+            "Gboth" => Phase::Gboth,
+            "Dboth" => Phase::Dboth,
             other => panic!("unexpected phase {other}"),
         };
-        let g = Stylegan2Generator::new(&g_config, Device::Cpu);
-        let d = Discriminator::new(&d_config, Device::Cpu);
-        load_state(g.var_store(), &init, "G.", true).unwrap();
-        load_state(d.var_store(), &init, "D.", true).unwrap();
+        let g = fixture_generator(&fx);
+        let d = fixture_discriminator(&fx);
         set_trainable(g.var_store(), phase.is_generator());
         set_trainable(d.var_store(), !phase.is_generator());
-        let mut loss = StyleGan2Loss::new(
-            LossConfig {
-                r1_gamma: 0.8,
-                style_mixing_prob: 0.9,
-                pl_weight: 2.0,
-                ..LossConfig::default()
-            },
-            Device::Cpu,
-        );
-        loss.pl_mean = Tensor::from(0.37f32);
+        let mut loss = StyleGan2Loss::new(fixture_loss_config(&fx), Device::Cpu);
+        loss.pl_mean = Tensor::from(fx.json["pl_mean_initial"].as_f64().unwrap() as f32);
         let nets = Networks {
             generator: &g,
             discriminator: &d,
-            augment: Some(&augment),
+            augment: augment.as_ref().map(|a| a as &dyn Augmenter),
         };
         let (real_img, real_c, gen_z, gen_c) = (
             fx.t("input.real_img"),
@@ -154,5 +120,20 @@ fn every_stylegan2_phase_matches_the_reference() {
             "{name} pl_mean"
         );
     }
-    eprintln!("loss_sg2 worst relative gradient error {worst:.2e}");
+    eprintln!("{fixture} worst relative gradient error {worst:.2e}");
+}
+
+#[test]
+fn every_stylegan2_phase_matches_the_reference() {
+    check_phases("loss_sg2");
+}
+
+#[test]
+fn every_stylegan3_t_phase_matches_the_reference() {
+    check_phases("loss_sg3t");
+}
+
+#[test]
+fn every_stylegan3_r_phase_matches_the_reference() {
+    check_phases("loss_sg3r");
 }

@@ -5,6 +5,7 @@ mod common; // fixture loading and tolerance checks shared by the golden tests
 mod augment; // the ADA pipeline against the reference fixture
 mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod data; // datasets, sampler, grids and numpy RNG against the reference fixtures
+mod equivariance; // the StyleGAN3 equivariance operators against the reference fixture
 mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weights
 mod loss; // the StyleGAN2 loss phases against the reference
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
@@ -17,5 +18,5 @@ mod scheduler; // kimg run: sweeps to completion, killed workers resume, nothing
 mod slurm; // kimg run --on slurm against a local single-node cluster (skipped without one)
 mod snapshot; // official network pickles read without Python
 mod sweep; // sweep expansion and run identity
-mod training; // the loop end to end: run files, exact resume
+mod training; // the loop end to end: run files, exact resume, transfer learning
 mod trainstep; // two whole training iterations against the reference loop body

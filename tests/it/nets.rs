@@ -4,12 +4,14 @@
 
 use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use kimg::nets::mapping::{MappingConfig, MappingNetwork};
+use kimg::nets::precision::Precision;
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan2::{
     FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
 };
+use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use kimg::train::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
-use tch::{Device, Tensor, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, rng_lock};
 
@@ -289,11 +291,10 @@ fn stylegan2_generator_matches() {
     eprintln!("net_G_sg2 worst relative error {worst:.2e}");
 }
 
-#[test]
-fn stylegan2_discriminator_matches() {
-    let fx = Fixture::load("net_D_sg2");
+/// The constructor arguments of `net_D_sg2`.
+fn sg2_discriminator_config(fx: &Fixture) -> DiscriminatorConfig {
     let kw = &fx.json["ctor_kwargs"];
-    let config = DiscriminatorConfig {
+    DiscriminatorConfig {
         channel_base: kw["channel_base"].as_i64().unwrap(),
         channel_max: kw["channel_max"].as_i64().unwrap(),
         epilogue_kwargs: EpilogueKwargs {
@@ -305,7 +306,13 @@ fn stylegan2_discriminator_matches() {
             kw["img_resolution"].as_i64().unwrap(),
             kw["img_channels"].as_i64().unwrap(),
         )
-    };
+    }
+}
+
+#[test]
+fn stylegan2_discriminator_matches() {
+    let fx = Fixture::load("net_D_sg2");
+    let config = sg2_discriminator_config(&fx);
     let _rng = rng_lock();
     tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
     let fresh = Discriminator::new(&config, Device::Cpu);
@@ -352,4 +359,254 @@ fn stylegan2_discriminator_matches() {
         ));
     }
     eprintln!("net_D_sg2 worst relative error {worst:.2e}");
+}
+
+fn sg3_generator(fx: &Fixture) -> Stylegan3Generator {
+    let config: Stylegan3Config = serde_json::from_value(fx.json["ctor_kwargs"].clone()).unwrap();
+    Stylegan3Generator::new(&config, Device::Cpu)
+}
+
+/// The derived schedule equals the fixture's `layers` (every per-layer quantity).
+fn assert_schedule(fx: &Fixture, g: &Stylegan3Generator) {
+    let (input, layers) = g.config().schedule();
+    let want = fx.json["layers"].as_array().unwrap();
+    assert_eq!(input.channels, want[0]["channels"].as_i64().unwrap());
+    assert_eq!(input.size, want[0]["size"][0].as_i64().unwrap());
+    assert_eq!(input.bandwidth, want[0]["bandwidth"].as_f64().unwrap());
+    for (got, want) in layers.iter().zip(&want[1..]) {
+        let i = |k: &str| want[k].as_i64().unwrap();
+        let f = |k: &str| want[k].as_f64().unwrap();
+        assert_eq!(got.name, want["name"].as_str().unwrap());
+        assert_eq!(
+            (got.in_channels, got.out_channels, got.in_size, got.out_size),
+            (
+                i("in_channels"),
+                i("out_channels"),
+                want["in_size"][0].as_i64().unwrap(),
+                want["out_size"][0].as_i64().unwrap()
+            ),
+            "{}",
+            got.name
+        );
+        assert_eq!(
+            (
+                got.tmp_sampling_rate,
+                got.up,
+                got.down,
+                got.up_taps,
+                got.down_taps,
+                got.conv_kernel
+            ),
+            (
+                i("tmp_sampling_rate"),
+                i("up_factor"),
+                i("down_factor"),
+                i("up_taps"),
+                i("down_taps"),
+                i("conv_kernel")
+            ),
+            "{}",
+            got.name
+        );
+        assert_eq!(
+            (
+                got.in_cutoff,
+                got.out_cutoff,
+                got.in_half_width,
+                got.out_half_width
+            ),
+            (
+                f("in_cutoff"),
+                f("out_cutoff"),
+                f("in_half_width"),
+                f("out_half_width")
+            ),
+            "{}",
+            got.name
+        );
+        assert_eq!(got.down_radial, want["down_radial"].as_bool().unwrap());
+        assert_eq!(
+            got.use_fp16,
+            want["use_fp16"].as_bool().unwrap(),
+            "{}",
+            got.name
+        );
+        let p: Vec<i64> = want["padding"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            [
+                got.padding.x0,
+                got.padding.x1,
+                got.padding.y0,
+                got.padding.y1
+            ]
+            .as_slice(),
+            p,
+            "{}",
+            got.name
+        );
+    }
+    assert_eq!(layers.len() + 1, want.len());
+    assert_eq!(g.num_ws(), fx.json["num_ws"].as_i64().unwrap());
+}
+
+fn check_stylegan3(name: &str) {
+    let fx = Fixture::load(name);
+    let _rng = rng_lock();
+    tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
+    let fresh = sg3_generator(&fx);
+    assert_initialisation(&fx, fresh.var_store());
+    assert_schedule(&fx, &fresh);
+
+    let g = sg3_generator(&fx);
+    assert!(
+        load_state(g.var_store(), &native_state(&fx), "", true)
+            .unwrap()
+            .is_empty()
+    );
+    let (z, c) = (fx.t("input.z"), fx.t("input.c"));
+    let mut worst = 0f64;
+    let mut check = |what: &str, got: &Tensor, tol: f64| {
+        worst = worst.max(assert_close(what, got, &fx.t(what), tol))
+    };
+    let ws = g.mapping(&z, &c, 1.0, false);
+    check("output.ws", &ws, OUT_TOL);
+    let (img, activations) = g.synthesis_with_activations(&ws, false);
+    check("output.img", &img, OUT_TOL);
+    for (layer, x) in &activations {
+        check(
+            &format!("act.synthesis.{layer}"),
+            &x.narrow(0, 0, 1),
+            OUT_TOL,
+        );
+    }
+    let truncated = g.mapping(&z, &c, 0.7, false);
+    check(
+        "output.img_full_trunc0.7",
+        &g.synthesis(&truncated, NoiseMode::Const, false, false),
+        OUT_TOL,
+    );
+
+    let ws_leaf = ws.detach().copy().set_requires_grad(true);
+    let img = g.synthesis(&ws_leaf, NoiseMode::Const, false, true);
+    let names: Vec<String> = fx.json["parameter_names_in_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .filter(|n| n.starts_with("synthesis."))
+        .collect();
+    let variables = g.var_store().variables();
+    let mut inputs = vec![&ws_leaf];
+    inputs.extend(names.iter().map(|n| &variables[n]));
+    let gradients = grads(&img, &fx.t("cotangent.img"), &inputs);
+    check("grad.ws", &gradients[0], GRAD_TOL);
+    for (name, gradient) in names.iter().zip(&gradients[1..]) {
+        check(&format!("grad.param.{name}"), gradient, GRAD_TOL);
+    }
+
+    g.set_input_transform(&fx.t("input.transform"));
+    check(
+        "output.img_transform",
+        &g.synthesis(&ws, NoiseMode::Const, false, false),
+        OUT_TOL,
+    );
+    g.set_input_transform(&Tensor::eye(3, (tch::Kind::Float, Device::Cpu)));
+
+    let ws = g.mapping(&z, &c, 1.0, true);
+    check(
+        "output.img_update_emas",
+        &g.synthesis(&ws, NoiseMode::Const, true, false),
+        OUT_TOL,
+    );
+    for (key, want) in state(&fx, "after_update_emas.") {
+        worst = worst.max(assert_close(&key, &variables[&key], &want, OUT_TOL));
+    }
+    eprintln!("{name} worst relative error {worst:.2e}");
+}
+
+#[test]
+fn stylegan3_t_generator_matches() {
+    check_stylegan3("net_G_sg3t");
+}
+
+#[test]
+fn stylegan3_r_generator_matches() {
+    check_stylegan3("net_G_sg3r");
+}
+
+/// The float16 path (what CUDA runs for the `use_fp16` layers), forced on the CPU: every network
+/// runs, returns float32, backpropagates finite gradients and stays within float16 accuracy
+/// (2e-2 of the reference's max-abs) of the float32 reference outputs.
+#[test]
+fn the_float16_path_runs_and_stays_close_to_float32() {
+    const HALF_TOL: f64 = 2e-2;
+    let _rng = rng_lock();
+    let mut worst = 0f64;
+    let check_finite_grads = |out: &Tensor, input: &Tensor| {
+        let grad = grads(out, &out.ones_like(), &[input]).remove(0);
+        assert_eq!(grad.kind(), Kind::Float);
+        assert!(
+            bool::try_from(grad.isfinite().all()).unwrap(),
+            "non-finite gradient"
+        );
+    };
+
+    let fx = Fixture::load("net_G_sg2");
+    let mut g = sg2_generator(&fx);
+    load_state(g.var_store(), &native_state(&fx), "", true).unwrap();
+    g.set_precision(Precision::Float16Anywhere);
+    let ws = g.mapping(&fx.t("input.z"), &fx.t("input.c"), 1.0, false);
+    let ws = ws.detach().set_requires_grad(true);
+    for training in [false, true] {
+        let img = g.synthesis(&ws, NoiseMode::Const, false, training);
+        assert_eq!(img.kind(), Kind::Float);
+        worst = worst.max(assert_close(
+            "fp16 output.img_const",
+            &img,
+            &fx.t("output.img_const"),
+            HALF_TOL,
+        ));
+        check_finite_grads(&img, &ws);
+    }
+
+    for name in ["net_G_sg3t", "net_G_sg3r"] {
+        let fx = Fixture::load(name);
+        let mut g = sg3_generator(&fx);
+        load_state(g.var_store(), &native_state(&fx), "", true).unwrap();
+        g.set_precision(Precision::Float16Anywhere);
+        let ws = g
+            .mapping(&fx.t("input.z"), &fx.t("input.c"), 1.0, false)
+            .detach()
+            .set_requires_grad(true);
+        let img = g.synthesis(&ws, NoiseMode::Const, false, true);
+        assert_eq!(img.kind(), Kind::Float);
+        worst = worst.max(assert_close(
+            &format!("{name} fp16 output.img"),
+            &img,
+            &fx.t("output.img"),
+            HALF_TOL,
+        ));
+        check_finite_grads(&img, &ws);
+    }
+
+    let fx = Fixture::load("net_D_sg2");
+    let mut d = Discriminator::new(&sg2_discriminator_config(&fx), Device::Cpu);
+    load_state(d.var_store(), &native_state(&fx), "", true).unwrap();
+    d.set_precision(Precision::Float16Anywhere);
+    let img = fx.t("input.img").set_requires_grad(true);
+    let logits = d.forward(&img, &fx.t("input.c"), false);
+    assert_eq!(logits.kind(), Kind::Float);
+    worst = worst.max(assert_close(
+        "fp16 output.logits",
+        &logits,
+        &fx.t("output.logits"),
+        HALF_TOL,
+    ));
+    check_finite_grads(&logits, &img);
+    eprintln!("float16 path worst relative error {worst:.2e}");
 }

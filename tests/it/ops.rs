@@ -1,11 +1,14 @@
 //! The ops and layers against the reference fixtures `ops_bias_act`, `ops_upfirdn2d`,
-//! `ops_conv2d_resample`, `ops_modconv_sg2`, `ops_modconv_sg3`, `ops_misc`.
+//! `ops_conv2d_resample`, `ops_modconv_sg2`, `ops_modconv_sg3`, `ops_misc`, `ops_lowpass_filters`,
+//! `ops_filtered_lrelu`.
 //! Tolerance: outputs ≤ 1e-5 and gradients ≤ 1e-4, relative to the reference tensor's max-abs.
 
 use kimg::nets::layers::{BiasInit, Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected};
 use kimg::nets::state::load_state;
 use kimg::ops::bias_act::{Activation, BiasAct, bias_act};
 use kimg::ops::conv2d_resample::{Resample, conv2d_resample};
+use kimg::ops::filtered_lrelu::{FilteredLrelu, filtered_lrelu};
+use kimg::ops::filters::design_lowpass_filter;
 use kimg::ops::misc::{minibatch_std, normalize_2nd_moment};
 use kimg::ops::modconv::{ModConv, modulated_conv2d_sg2, modulated_conv2d_sg3};
 use kimg::ops::upfirdn2d::{
@@ -414,4 +417,59 @@ fn fully_connected_initialisation_reproduces_the_reference_rng_use() {
         &fx.t("fc_sg2.bias"),
         0.0,
     );
+}
+
+#[test]
+fn lowpass_filter_design_matches_firwin_and_the_radial_filters() {
+    let fx = Fixture::load("ops_lowpass_filters");
+    let mut worst = 0f64;
+    for case in fx.cases() {
+        let kw = &case["kwargs"];
+        let name = case["output"].as_str().unwrap();
+        let filter = design_lowpass_filter(
+            usize::try_from(kw["numtaps"].as_u64().unwrap()).unwrap(),
+            kw["cutoff"].as_f64().unwrap(),
+            kw["width"].as_f64().unwrap(),
+            kw["fs"].as_f64().unwrap(),
+            kw["radial"].as_bool().unwrap(),
+        )
+        .unwrap();
+        worst = worst.max(assert_close(name, &filter.to_tensor(), &fx.t(name), 1e-6));
+    }
+    eprintln!("ops_lowpass_filters worst relative error {worst:.2e}");
+}
+
+#[test]
+fn filtered_lrelu_matches_every_case() {
+    let fx = Fixture::load("ops_filtered_lrelu");
+    let mut worst = 0f64;
+    for case in fx.cases() {
+        let kw = &case["kwargs"];
+        let name = case["output"].as_str().unwrap();
+        let x = leaf(&fx.t("input.x"));
+        let b = leaf(&fx.t("input.b"));
+        let fu = case["fu"].as_str().map(|k| fx.t(k));
+        let fd = case["fd"].as_str().map(|k| fx.t(k));
+        let options = FilteredLrelu {
+            up: kw["up"].as_i64().unwrap(),
+            down: kw["down"].as_i64().unwrap(),
+            padding: padding(&kw["padding"]),
+            gain: kw["gain"].as_f64().unwrap(),
+            slope: kw["slope"].as_f64().unwrap(),
+            clamp: kw["clamp"].as_f64(),
+            flip_filter: kw["flip_filter"].as_bool().unwrap_or(false),
+        };
+        let out = filtered_lrelu(&x, fu.as_ref(), fd.as_ref(), Some(&b), &options);
+        worst = worst.max(assert_close(name, &out, &fx.t(name), OUT_TOL));
+        let g = grads(&out, &fx.t(case["cotangent"].as_str().unwrap()), &[&x, &b]);
+        for (i, key) in ["x", "b"].iter().enumerate() {
+            worst = worst.max(assert_close(
+                &format!("{name} grad {key}"),
+                &g[i],
+                &fx.t(case["grads"][key].as_str().unwrap()),
+                GRAD_TOL,
+            ));
+        }
+    }
+    eprintln!("ops_filtered_lrelu worst relative error {worst:.2e}");
 }

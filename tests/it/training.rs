@@ -11,11 +11,16 @@ use tch::Device;
 use crate::common::rng_lock;
 
 fn tiny_spec(dir: &Path, kimg: u64) -> ExperimentSpec {
+    tiny_spec_with(dir, kimg, "")
+}
+
+/// The tiny configuration with extra `[train]` lines.
+fn tiny_spec_with(dir: &Path, kimg: u64, extra: &str) -> ExperimentSpec {
     let data =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip");
     let manifest = dir.join("tiny.toml");
     let text = format!(
-        "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 16\nbatch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\naug = \"ada\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 1\nworkers = 1\n",
+        "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 16\nbatch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\naug = \"ada\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 1\nworkers = 1\n{extra}",
         data.display().to_string()
     );
     std::fs::write(&manifest, text).unwrap();
@@ -87,6 +92,58 @@ fn a_killed_run_resumes_to_the_same_weights_and_writes_the_run_files() {
     drop(trainer);
     let resumed = train(tiny_spec(dir.path(), 2), &interrupted_dir);
     assert_same_weights(&straight, &resumed, "resumed after an interrupt");
+}
+
+#[test]
+fn resume_transfers_the_networks_of_a_snapshot_into_a_fresh_run() {
+    let _rng = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let source_dir = dir.path().join("source");
+    // One iteration, then the interrupt snapshot.
+    let mut trainer = Trainer::new(
+        tiny_spec_with(dir.path(), 1, "seed = 7\n"),
+        &source_dir,
+        Device::Cpu,
+    )
+    .unwrap();
+    let outcome = trainer
+        .run_observed(&mut StopAt { nimg: 1, seen: 0 })
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Interrupted { .. }));
+    let source = trainer.g_ema_state();
+    drop(trainer);
+    let snapshot = latest_snapshot(&source_dir).unwrap();
+
+    let target_dir = dir.path().join("target");
+    let resume = format!("resume = {:?}\n", snapshot.display().to_string());
+    let trainer = Trainer::new(
+        tiny_spec_with(dir.path(), 1, &resume),
+        &target_dir,
+        Device::Cpu,
+    )
+    .unwrap();
+    assert_same_weights(&source, &trainer.g_ema_state(), "transferred");
+    assert_eq!(
+        trainer.progress().cur_nimg,
+        0,
+        "a transfer starts a fresh run"
+    );
+    let log = std::fs::read_to_string(target_dir.join("log.txt")).unwrap();
+    assert!(log.contains("Resuming from"), "{log}");
+
+    let missing = format!(
+        "resume = {:?}\n",
+        dir.path().join("nope.pkl").display().to_string()
+    );
+    let error = Trainer::new(
+        tiny_spec_with(dir.path(), 1, &missing),
+        &dir.path().join("x"),
+        Device::Cpu,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(error.contains("nope.pkl"), "{error}");
 }
 
 fn assert_same_weights(

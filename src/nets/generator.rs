@@ -1,0 +1,102 @@
+//! A generator of any family — what snapshots, the trainer and `kimg generate` hold.
+
+use tch::{Device, Tensor, nn};
+
+use super::stylegan2::{Stylegan2Config, Stylegan2Generator};
+use super::stylegan3::{Stylegan3Config, Stylegan3Generator};
+use crate::manifest::cfg::Arch;
+use crate::train::networks::{GeneratorNet, NoiseMode};
+
+/// A StyleGAN2 or StyleGAN3 generator.
+#[derive(Debug)]
+pub enum Generator {
+    /// `networks_stylegan2.Generator`.
+    Stylegan2(Stylegan2Generator),
+    /// `networks_stylegan3.Generator` (`-T` or `-R`).
+    Stylegan3(Stylegan3Generator),
+}
+
+impl Generator {
+    /// Build the `arch` generator from its constructor arguments (`G_kwargs`, official names).
+    pub fn from_kwargs(
+        arch: Arch,
+        kwargs: &serde_json::Value,
+        device: Device,
+    ) -> Result<Generator, serde_json::Error> {
+        Ok(match arch {
+            Arch::Stylegan2 => {
+                let config: Stylegan2Config = serde_json::from_value(kwargs.clone())?;
+                Generator::Stylegan2(Stylegan2Generator::new(&config, device))
+            }
+            Arch::Stylegan3T | Arch::Stylegan3R => {
+                let config: Stylegan3Config = serde_json::from_value(kwargs.clone())?;
+                Generator::Stylegan3(Stylegan3Generator::new(&config, device))
+            }
+        })
+    }
+
+    /// The family: StyleGAN3 generators with radial filters are `-R`.
+    pub fn arch(&self) -> Arch {
+        match self {
+            Generator::Stylegan2(_) => Arch::Stylegan2,
+            Generator::Stylegan3(g) if g.config().use_radial_filters => Arch::Stylegan3R,
+            Generator::Stylegan3(_) => Arch::Stylegan3T,
+        }
+    }
+
+    /// The constructor arguments (`G_kwargs`) as JSON.
+    pub fn kwargs(&self) -> serde_json::Value {
+        let value = match self {
+            Generator::Stylegan2(g) => serde_json::to_value(g.config()),
+            Generator::Stylegan3(g) => serde_json::to_value(g.config()),
+        };
+        value.expect("configurations serialise")
+    }
+
+    /// The StyleGAN3 generator, if it is one (input transforms, equivariance).
+    pub fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
+        match self {
+            Generator::Stylegan3(g) => Some(g),
+            Generator::Stylegan2(_) => None,
+        }
+    }
+
+    fn net(&self) -> &dyn GeneratorNet {
+        match self {
+            Generator::Stylegan2(g) => g,
+            Generator::Stylegan3(g) => g,
+        }
+    }
+}
+
+impl GeneratorNet for Generator {
+    fn z_dim(&self) -> i64 {
+        self.net().z_dim()
+    }
+
+    fn c_dim(&self) -> i64 {
+        self.net().c_dim()
+    }
+
+    fn num_ws(&self) -> i64 {
+        self.net().num_ws()
+    }
+
+    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor {
+        self.net().mapping(z, c, truncation_psi, update_emas)
+    }
+
+    fn synthesis(
+        &self,
+        ws: &Tensor,
+        noise_mode: NoiseMode,
+        update_emas: bool,
+        training: bool,
+    ) -> Tensor {
+        self.net().synthesis(ws, noise_mode, update_emas, training)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        self.net().var_store()
+    }
+}

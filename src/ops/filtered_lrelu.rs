@@ -1,0 +1,106 @@
+//! Bias, upsampling, leaky ReLU and downsampling in one op — the reference path of
+//! `torch_utils/ops/filtered_lrelu.py` (spec §7.4), the nonlinearity of every StyleGAN3 layer.
+//!
+//! Upsampling before the activation and low-pass filtering after it keep the aliasing that a
+//! pointwise nonlinearity creates below the output's Nyquist limit.
+
+use tch::Tensor;
+
+use super::bias_act::{Activation, BiasAct, bias_act};
+use super::upfirdn2d::{Factor, Padding, filter_size, upfirdn2d};
+
+/// Options of [`filtered_lrelu`] besides the tensors.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilteredLrelu {
+    /// Integer upsampling factor (both axes).
+    pub up: i64,
+    /// Integer downsampling factor (both axes).
+    pub down: i64,
+    /// Padding of the upsampled signal `[x0, x1, y0, y1]` (negative crops).
+    pub padding: Padding,
+    /// Scale after the activation.
+    pub gain: f64,
+    /// Negative slope of the leaky ReLU.
+    pub slope: f64,
+    /// Clamp after the activation (`None`: off).
+    pub clamp: Option<f64>,
+    /// Correlate instead of convolving with the filters.
+    pub flip_filter: bool,
+}
+
+impl Default for FilteredLrelu {
+    /// The reference defaults: no resampling, gain √2, slope 0.2, no clamp.
+    fn default() -> Self {
+        FilteredLrelu {
+            up: 1,
+            down: 1,
+            padding: Padding::default(),
+            gain: std::f64::consts::SQRT_2,
+            slope: 0.2,
+            clamp: None,
+            flip_filter: false,
+        }
+    }
+}
+
+/// `filtered_lrelu(x, fu, fd, b, …)` on `x [N, C, H, W]`: add the bias `b [C]`, upsample by
+/// `up` with `fu` (gain `up²`) and the padding, apply `lrelu(·, slope)·gain` and the clamp, then
+/// filter with `fd` and keep every `down`-th sample. Filters are `None`, 1-D (separable) or 2-D.
+pub fn filtered_lrelu(
+    x: &Tensor,
+    fu: Option<&Tensor>,
+    fd: Option<&Tensor>,
+    b: Option<&Tensor>,
+    options: &FilteredLrelu,
+) -> Tensor {
+    let FilteredLrelu {
+        up,
+        down,
+        padding,
+        gain,
+        slope,
+        clamp,
+        flip_filter,
+    } = *options;
+    let [_, _, in_h, in_w] = x.size()[..] else {
+        panic!("filtered_lrelu expects [N, C, H, W], got {:?}", x.size())
+    };
+    let (fu_w, fu_h) = filter_size(fu);
+    let (fd_w, fd_h) = filter_size(fd);
+    let out_w = (in_w * up + padding.x0 + padding.x1 - (fu_w - 1) - (fd_w - 1) + (down - 1))
+        .div_euclid(down);
+    let out_h = (in_h * up + padding.y0 + padding.y1 - (fu_h - 1) - (fd_h - 1) + (down - 1))
+        .div_euclid(down);
+    let biased = bias_act(x, b, &BiasAct::new(Activation::Linear));
+    #[expect(clippy::cast_precision_loss, reason = "small integer factor")]
+    let up_gain = (up * up) as f64;
+    let upsampled = upfirdn2d(
+        &biased,
+        fu,
+        Factor::from(up),
+        Factor::from(1),
+        padding,
+        flip_filter,
+        up_gain,
+    );
+    let activated = bias_act(
+        &upsampled,
+        None,
+        &BiasAct {
+            alpha: Some(slope),
+            gain: Some(gain),
+            clamp,
+            ..BiasAct::new(Activation::Lrelu)
+        },
+    );
+    let downsampled = upfirdn2d(
+        &activated,
+        fd,
+        Factor::from(1),
+        Factor::from(down),
+        Padding::default(),
+        flip_filter,
+        1.0,
+    );
+    downsampled.narrow(2, 0, out_h).narrow(3, 0, out_w)
+}

@@ -1,0 +1,97 @@
+//! The equivariance operators against `metric_equivariance`: a StyleGAN3-T generator rendered with
+//! translated / rotated inputs, the reference images from integer and fractional (Lanczos)
+//! translation and band-limited rotation, the masks, both rotation filters and the PSNRs.
+
+use kimg::nets::state::load_state;
+use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
+use kimg::ops::equivariance::{
+    affine_bandlimit_filter, fractional_pseudo_rotation, fractional_rotation,
+    fractional_translation, integer_translation, masked_error, psnr, rotation_matrix,
+};
+use kimg::train::networks::{GeneratorNet, NoiseMode};
+use tch::{Device, Kind, Tensor};
+
+use crate::common::{Fixture, assert_close};
+
+const TOL: f64 = 1e-5;
+
+#[test]
+fn equivariance_operators_and_psnrs_match_the_reference() {
+    let fx = Fixture::load("metric_equivariance");
+    let config: Stylegan3Config = serde_json::from_value(fx.json["ctor_kwargs"].clone()).unwrap();
+    let g = Stylegan3Generator::new(&config, Device::Cpu);
+    let weights: Vec<(String, Tensor)> = fx
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("synthesis.") || k.starts_with("mapping."))
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
+    load_state(g.var_store(), &weights, "", true).unwrap();
+    let ws = fx.t("input.ws");
+    let render = |transform: &Tensor| {
+        g.set_input_transform(transform);
+        tch::no_grad(|| g.synthesis(&ws, NoiseMode::Const, false, false))
+    };
+    let identity = Tensor::eye(3, (Kind::Float, Device::Cpu));
+    let orig = render(&identity);
+    let mut worst = assert_close("output.orig", &orig, &fx.t("output.orig"), TOL);
+    let mut check = |what: String, got: &Tensor| {
+        worst = worst.max(assert_close(&what, got, &fx.t(&what), TOL));
+    };
+    for case in fx.cases() {
+        let name = case["name"].as_str().unwrap();
+        let (reference, image, mask) = if name == "eqr" {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "the reference's float32 angle"
+            )]
+            let angle = case["angle"].as_f64().unwrap() as f32;
+            let img = render(&rotation_matrix(-angle));
+            let (reference, reference_mask) = fractional_rotation(&orig, angle);
+            let (pseudo, pseudo_mask) = fractional_pseudo_rotation(&img, angle);
+            check(
+                "output.eqr.rot_filter".into(),
+                &affine_bandlimit_filter(&rotation_matrix(angle), 3, 6, 4),
+            );
+            check(
+                "output.eqr.pseudo_filter".into(),
+                &affine_bandlimit_filter(&rotation_matrix(-angle), 3, 6, 1),
+            );
+            check("output.eqr.img".into(), &img);
+            check("output.eqr.pseudo".into(), &pseudo);
+            (reference, pseudo, reference_mask * pseudo_mask)
+        } else {
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "the reference's float32 shift"
+            )]
+            let t: Vec<f32> = case["t"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let transform = identity.copy();
+            let _ = transform.get(0).get(2).fill_(f64::from(-t[0]));
+            let _ = transform.get(1).get(2).fill_(f64::from(-t[1]));
+            let img = render(&transform);
+            check(format!("output.{name}.img"), &img);
+            let (reference, mask) = if name == "eqt_int" {
+                integer_translation(&orig, t[0], t[1])
+            } else {
+                fractional_translation(&orig, t[0], t[1])
+            };
+            (reference, img, mask)
+        };
+        check(format!("output.{name}.ref"), &reference);
+        check(format!("output.{name}.mask"), &mask);
+        let (error, mask_sum) = masked_error(&reference, &image, &mask);
+        let got = psnr(error, mask_sum);
+        let want = case["psnr"].as_f64().unwrap();
+        assert!(
+            (got - want).abs() < 1e-6,
+            "{name}: PSNR {got} dB vs {want} dB"
+        );
+    }
+    eprintln!("metric_equivariance worst relative error {worst:.2e}");
+}
