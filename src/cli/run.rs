@@ -112,12 +112,11 @@ fn label(run: &PlannedRun) -> String {
 /// Refuse before starting any worker when a pending run asks for a metric kimg cannot compute,
 /// or — for local runs — when there is no feature detector (Slurm nodes may have their own).
 fn check_metrics(runs: &[&PlannedRun], on: Target) -> Result<(), Error> {
-    let mut any = false;
+    let mut needs_detector = false;
     for name in runs.iter().flat_map(|r| &r.run.spec.train.metrics) {
-        crate::metrics::metric_spec(name)?;
-        any = true;
+        needs_detector |= crate::metrics::metric_spec(name)?.needs_detector();
     }
-    if any && on == Target::Local {
+    if needs_detector && on == Target::Local {
         crate::metrics::detector::locate(None)?;
     }
     Ok(())

@@ -13,6 +13,7 @@ use std::time::Instant;
 use super::MetricError;
 use super::cache::cached_dataset_features;
 use super::detector::{Detector, Output};
+use super::equivariance::equivariance_psnr;
 use super::features::{GENERATION_SEED, generator_features};
 use super::fid::frechet_distance;
 use super::inception_score::{NUM_SPLITS, inception_score};
@@ -102,13 +103,14 @@ fn json_string(text: &str) -> String {
 /// Computes metrics with one detector, caching dataset statistics in a directory.
 #[derive(Debug)]
 pub struct Evaluator {
-    detector: Detector,
+    detector: Option<Detector>,
     cache_dir: Option<PathBuf>,
 }
 
 impl Evaluator {
-    /// An evaluator; dataset statistics are cached under `cache_dir` when given.
-    pub fn new(detector: Detector, cache_dir: Option<PathBuf>) -> Evaluator {
+    /// An evaluator; dataset statistics are cached under `cache_dir` when given. Without a
+    /// detector only the equivariance metrics can be evaluated.
+    pub fn new(detector: Option<Detector>, cache_dir: Option<PathBuf>) -> Evaluator {
         Evaluator {
             detector,
             cache_dir,
@@ -132,9 +134,22 @@ impl Evaluator {
         let dataset = Dataset::open(&real.path, &options)?;
         let capture = spec.capture();
         let labels = real.use_labels.then_some(&dataset);
+        if let Family::Equivariance(kind) = spec.family {
+            let g = generator.as_stylegan3().ok_or_else(|| {
+                MetricError::Unsupported(format!(
+                    "`{}` measures StyleGAN3's equivariance; this generator is not a StyleGAN3 one",
+                    spec.name
+                ))
+            })?;
+            let psnr = equivariance_psnr(g, kind, spec.num_gen, labels);
+            return Ok(Evaluator::result(spec, vec![psnr], start));
+        }
+        let detector = self.detector.as_ref().ok_or_else(|| {
+            MetricError::Unsupported(format!("`{}` needs the Inception detector", spec.name))
+        })?;
         if spec.family == Family::InceptionScore {
             let probs = generator_features(
-                &self.detector,
+                detector,
                 generator,
                 labels,
                 spec.num_gen,
@@ -147,12 +162,12 @@ impl Evaluator {
             self.cache_dir.as_deref(),
             &dataset,
             &options,
-            &self.detector,
+            detector,
             capture,
             spec.max_real(),
         )?;
         let gen_stats = generator_features(
-            &self.detector,
+            detector,
             generator,
             labels,
             spec.num_gen,
@@ -181,7 +196,7 @@ impl Evaluator {
                 );
                 vec![precision, recall]
             }
-            Family::InceptionScore => unreachable!("handled above"),
+            Family::InceptionScore | Family::Equivariance(_) => unreachable!("handled above"),
         };
         Ok(Evaluator::result(spec, values, start))
     }

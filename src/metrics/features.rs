@@ -98,7 +98,11 @@ pub fn generator_features(
 }
 
 /// `[4, c_dim]` labels of random dataset items (`np.random.randint(len(dataset))` each), or zeros.
-fn generated_labels(labels: Option<&Dataset>, c_dim: i64, rng: &mut RandomState) -> Tensor {
+pub(crate) fn generated_labels(
+    labels: Option<&Dataset>,
+    c_dim: i64,
+    rng: &mut RandomState,
+) -> Tensor {
     match labels {
         Some(dataset) if c_dim > 0 => {
             let len = dataset.len() as u64;

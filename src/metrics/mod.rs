@@ -2,6 +2,7 @@
 //! precision/recall and the Inception Score of a generator against its training set, on the
 //! TorchScript Inception-v3 detector.
 //!
+//! [`equivariance`] measures StyleGAN3's EQ-T/EQ-R without a detector.
 //! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the network;
 //! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
 //! for datasets; [`fid`], [`kid`], [`pr`] and [`inception_score`] are the math; [`evaluate`] ties
@@ -10,6 +11,7 @@
 
 pub mod cache;
 pub mod detector;
+pub mod equivariance;
 pub mod evaluate;
 pub mod features;
 pub mod fid;

@@ -1,14 +1,16 @@
 //! Metric names → what to compute — port of the registry in `metrics/metric_main.py` (spec §9).
 //!
-//! kimg computes the official `fid50k_full`, `kid50k_full`, `pr50k3_full`, `is50k` and the legacy
-//! `fid50k`, `kid50k`, `pr50k3`; the other official names (`ppl2_wend`, the equivariance metrics)
-//! are valid in manifests but not computed yet. For CPU runs and tests kimg also accepts
+//! kimg computes the official `fid50k_full`, `kid50k_full`, `pr50k3_full`, `is50k`, the legacy
+//! `fid50k`, `kid50k`, `pr50k3` and StyleGAN3's `eqt50k_int`, `eqt50k_frac`, `eqr50k`; `ppl2_wend`
+//! is valid in manifests but not computed yet. For CPU runs and tests kimg also accepts
 //! the same families with another number of generated images, spelled the official way:
-//! `fid<N>[k][_full]`, `kid<N>[k][_full]`, `pr<N>[k]3[_full]`, `is<N>[k]` (`fid200_full`: FID
+//! `fid<N>[k][_full]`, `kid<N>[k][_full]`, `pr<N>[k]3[_full]`, `is<N>[k]`, `eqt<N>[k]_int`,
+//! `eqt<N>[k]_frac`, `eqr<N>[k]` (`fid200_full`: FID
 //! against all real images with 200 generated ones; `pr1k3_full`: 1000 generated, k = 3). The
 //! name is recorded with each result, so a reduced metric is never mistaken for the official one.
 
 use super::MetricError;
+use super::equivariance::Equivariance;
 use super::stats::Capture;
 use crate::manifest::cfg::METRICS;
 
@@ -23,6 +25,8 @@ pub enum Family {
     PrecisionRecall,
     /// Inception Score (needs the official detector's classifier head).
     InceptionScore,
+    /// StyleGAN3 equivariance PSNR (no detector).
+    Equivariance(Equivariance),
 }
 
 /// A metric kimg can compute: what the registry entry of `metric_main.py` fixes.
@@ -54,6 +58,21 @@ impl MetricSpec {
             (Family::PrecisionRecall, count.strip_suffix('3')?)
         } else if let Some(count) = rest.strip_prefix("is").filter(|_| !full) {
             (Family::InceptionScore, count)
+        } else if let Some(count) = rest.strip_prefix("eqr").filter(|_| !full) {
+            (Family::Equivariance(Equivariance::Rotation), count)
+        } else if let Some(rest) = rest.strip_prefix("eqt").filter(|_| !full) {
+            if let Some(count) = rest.strip_suffix("_int") {
+                (
+                    Family::Equivariance(Equivariance::IntegerTranslation),
+                    count,
+                )
+            } else {
+                let count = rest.strip_suffix("_frac")?;
+                (
+                    Family::Equivariance(Equivariance::FractionalTranslation),
+                    count,
+                )
+            }
         } else {
             return None;
         };
@@ -80,11 +99,16 @@ impl MetricSpec {
     /// Score uses none).
     pub fn max_real(&self) -> Option<usize> {
         match (self.family, self.full) {
-            (Family::Fid, true) | (Family::InceptionScore, _) => None,
+            (Family::Fid, true) | (Family::InceptionScore | Family::Equivariance(_), _) => None,
             (Family::Kid, true) => Some(1_000_000),
             (Family::PrecisionRecall, true) => Some(200_000),
             (_, false) => Some(self.num_gen),
         }
+    }
+
+    /// Whether the metric runs the Inception detector (all but the equivariance metrics).
+    pub fn needs_detector(&self) -> bool {
+        !matches!(self.family, Family::Equivariance(_))
     }
 
     /// What the feature statistics must keep.
@@ -98,7 +122,7 @@ impl MetricSpec {
     /// The names of the values this metric reports.
     pub fn result_names(&self) -> Vec<String> {
         match self.family {
-            Family::Fid | Family::Kid => vec![self.name.clone()],
+            Family::Fid | Family::Kid | Family::Equivariance(_) => vec![self.name.clone()],
             Family::PrecisionRecall => vec![
                 format!("{}_precision", self.name),
                 format!("{}_recall", self.name),
@@ -131,7 +155,7 @@ pub fn is_known_metric(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Family, MetricSpec};
+    use super::{Equivariance, Family, MetricSpec};
 
     #[test]
     fn official_and_reduced_names_parse() {
@@ -153,6 +177,22 @@ mod tests {
             ["is50k_mean", "is50k_std"]
         );
         assert_eq!(MetricSpec::parse("pr2003_full").unwrap().num_gen, 200);
+        let eq = MetricSpec::parse("eqt50k_frac").unwrap();
+        assert_eq!(
+            (eq.family, eq.num_gen),
+            (
+                Family::Equivariance(Equivariance::FractionalTranslation),
+                50_000
+            )
+        );
+        assert_eq!(
+            MetricSpec::parse("eqt8_int").unwrap().family,
+            Family::Equivariance(Equivariance::IntegerTranslation)
+        );
+        assert_eq!(
+            MetricSpec::parse("eqr50k").unwrap().result_names(),
+            ["eqr50k"]
+        );
         assert_eq!(
             MetricSpec::parse("pr1k3_full").unwrap().result_names(),
             ["pr1k3_full_precision", "pr1k3_full_recall"]
@@ -162,7 +202,8 @@ mod tests {
             "fidk_full",
             "fid050k",
             "pr50k",
-            "eqt50k_int",
+            "eqt50k",
+            "eqr50k_full",
             "is50k_full",
             "fid5x",
         ] {

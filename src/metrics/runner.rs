@@ -38,8 +38,14 @@ impl MetricRunner {
             .iter()
             .map(|name| metric_spec(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let detector = Detector::find(detector, device)?;
-        if specs.iter().any(|s| s.family == Family::InceptionScore) {
+        let detector = specs
+            .iter()
+            .any(MetricSpec::needs_detector)
+            .then(|| Detector::find(detector, device))
+            .transpose()?;
+        if let Some(detector) = &detector
+            && specs.iter().any(|s| s.family == Family::InceptionScore)
+        {
             detector.require_classifier()?;
         }
         Ok(Some(MetricRunner {

@@ -53,14 +53,6 @@ impl Generator {
         value.expect("configurations serialise")
     }
 
-    /// The StyleGAN3 generator, if it is one (input transforms, equivariance).
-    pub fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
-        match self {
-            Generator::Stylegan3(g) => Some(g),
-            Generator::Stylegan2(_) => None,
-        }
-    }
-
     fn net(&self) -> &dyn GeneratorNet {
         match self {
             Generator::Stylegan2(g) => g,
@@ -98,5 +90,9 @@ impl GeneratorNet for Generator {
 
     fn var_store(&self) -> &nn::VarStore {
         self.net().var_store()
+    }
+
+    fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
+        self.net().as_stylegan3()
     }
 }

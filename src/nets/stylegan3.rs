@@ -7,6 +7,8 @@
 //! equal the official `state_dict`. Mixed precision follows the reference ([`Precision`]):
 //! float16 layers on CUDA, float32 on the CPU.
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -608,7 +610,7 @@ pub struct Stylegan3Generator {
     config: Stylegan3Config,
     input: SynthesisInput,
     layers: Vec<SynthesisLayer>,
-    precision: Precision,
+    precision: Cell<Precision>,
     /// The mapping network.
     pub mapping: MappingNetwork,
 }
@@ -636,7 +638,7 @@ impl Stylegan3Generator {
             config: config.clone(),
             input,
             layers,
-            precision: Precision::default(),
+            precision: Cell::new(Precision::default()),
             mapping,
         }
     }
@@ -647,8 +649,13 @@ impl Stylegan3Generator {
     }
 
     /// Where the float16 layers compute in float16 (default: as the reference, on CUDA only).
-    pub fn set_precision(&mut self, precision: Precision) {
-        self.precision = precision;
+    pub fn set_precision(&self, precision: Precision) {
+        self.precision.set(precision);
+    }
+
+    /// The current precision policy.
+    pub fn precision(&self) -> Precision {
+        self.precision.get()
     }
 
     /// Set the user transform of the input (`synthesis.input.transform`, a 3×3 matrix that maps
@@ -674,7 +681,7 @@ impl Stylegan3Generator {
         let mut x = self.input.forward(&ws.select(1, 0));
         let mut activations = vec![("input".to_string(), x.shallow_clone())];
         for (index, layer) in (1..).zip(&self.layers) {
-            let dtype = self.precision.kind(layer.spec.use_fp16, ws.device());
+            let dtype = self.precision.get().kind(layer.spec.use_fp16, ws.device());
             x = layer.forward(&x, &ws.select(1, index), update_emas, dtype);
             activations.push((layer.spec.name.clone(), x.shallow_clone()));
         }
@@ -718,6 +725,10 @@ impl GeneratorNet for Stylegan3Generator {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
+        Some(self)
     }
 }
 

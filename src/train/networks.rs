@@ -5,6 +5,8 @@
 
 use tch::{Tensor, nn};
 
+use crate::nets::stylegan3::Stylegan3Generator;
+
 /// How a synthesis network draws its per-layer noise (StyleGAN2 only; StyleGAN3 has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NoiseMode {
@@ -38,6 +40,10 @@ pub trait GeneratorNet {
     ) -> Tensor;
     /// Parameters and buffers, named as the official `state_dict`.
     fn var_store(&self) -> &nn::VarStore;
+    /// The StyleGAN3 generator, for what only it supports (input transforms, equivariance).
+    fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
+        None
+    }
 }
 
 /// A discriminator as the loss uses it.

@@ -1,7 +1,11 @@
 //! The equivariance operators against `metric_equivariance`: a StyleGAN3-T generator rendered with
 //! translated / rotated inputs, the reference images from integer and fractional (Lanczos)
-//! translation and band-limited rotation, the masks, both rotation filters and the PSNRs.
+//! translation and band-limited rotation, the masks, both rotation filters and the PSNRs; the
+//! `eqt*`/`eqr*` metrics built on them.
 
+use std::path::{Path, PathBuf};
+
+use kimg::metrics::{MetricRunner, RealData};
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use kimg::ops::equivariance::{
@@ -94,4 +98,63 @@ fn equivariance_operators_and_psnrs_match_the_reference() {
         );
     }
     eprintln!("metric_equivariance worst relative error {worst:.2e}");
+}
+
+/// `eqt<N>_int`, `eqt<N>_frac` and `eqr<N>` through the metric runner, without any detector: a
+/// finite PSNR in dB, the same value when evaluated twice (seeded like the other metrics), one
+/// `metric-<name>.jsonl` line each; a StyleGAN2 generator is refused by name.
+#[test]
+fn equivariance_metrics_need_no_detector_and_are_reproducible() {
+    let _rng = crate::common::rng_lock();
+    let fx = Fixture::load("metric_equivariance");
+    let config: Stylegan3Config = serde_json::from_value(fx.json["ctor_kwargs"].clone()).unwrap();
+    let g = Stylegan3Generator::new(&config, Device::Cpu);
+    let weights: Vec<(String, Tensor)> = fx
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("synthesis.") || k.starts_with("mapping."))
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
+    load_state(g.var_store(), &weights, "", true).unwrap();
+    let real = RealData {
+        path: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/reference/data_dataset.zip"),
+        use_labels: false,
+        xflip: false,
+    };
+    let names: Vec<String> = ["eqt8_int", "eqt8_frac", "eqr8"].map(String::from).to_vec();
+    let missing_detector = Some(Path::new("/nonexistent/inception.pt"));
+    let runner = MetricRunner::new(&names, real.clone(), missing_detector, Device::Cpu)
+        .unwrap()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("network-snapshot-000000.safetensors");
+    let first = runner.evaluate_snapshot(&g, dir.path(), &snapshot).unwrap();
+    let second = runner.evaluate_snapshot(&g, dir.path(), &snapshot).unwrap();
+    for (name, (a, b)) in names.iter().zip(first.iter().zip(&second)) {
+        let value = |line: &str| {
+            serde_json::from_str::<serde_json::Value>(line).unwrap()["results"][name]
+                .as_f64()
+                .unwrap()
+        };
+        let psnr = value(a);
+        assert!(psnr.is_finite() && psnr > 10.0, "{name}: {psnr} dB");
+        assert_eq!(psnr, value(b), "{name} is not reproducible");
+        let lines =
+            std::fs::read_to_string(dir.path().join(format!("metric-{name}.jsonl"))).unwrap();
+        assert_eq!(lines.lines().count(), 2);
+    }
+
+    let sg2 = kimg::nets::stylegan2::Stylegan2Generator::new(
+        &kimg::nets::stylegan2::Stylegan2Config::new(16, 0, 16, 16, 3),
+        Device::Cpu,
+    );
+    let error = runner
+        .evaluate_snapshot(&sg2, dir.path(), &snapshot)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("eqt8_int") && error.contains("StyleGAN3"),
+        "{error}"
+    );
 }

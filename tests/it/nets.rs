@@ -576,7 +576,7 @@ fn the_float16_path_runs_and_stays_close_to_float32() {
 
     for name in ["net_G_sg3t", "net_G_sg3r"] {
         let fx = Fixture::load(name);
-        let mut g = sg3_generator(&fx);
+        let g = sg3_generator(&fx);
         load_state(g.var_store(), &native_state(&fx), "", true).unwrap();
         g.set_precision(Precision::Float16Anywhere);
         let ws = g
