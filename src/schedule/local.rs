@@ -353,6 +353,9 @@ fn spawn(
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let threads = (cores / options.max_parallel.max(1)).max(1);
         command.env("OMP_NUM_THREADS", threads.to_string());
+        // Idle OpenMP workers sleep instead of spinning: with several runs sharing the cores,
+        // spinning workers starve the busy ones (measured 2–6× slower, see BENCHMARKS.md).
+        command.env("OMP_WAIT_POLICY", "PASSIVE");
     } else {
         command.env(
             "CUDA_VISIBLE_DEVICES",

@@ -78,6 +78,7 @@ pub fn script(
     if gpus == 0 {
         // Without this every task's thread pool spans the whole node and they fight for cores.
         text.push_str("\nexport OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
+        text.push_str("export OMP_WAIT_POLICY=PASSIVE\n");
     }
     text.push_str("\nRUNS=(\n");
     for run in runs {
