@@ -359,6 +359,17 @@ impl TrainResolver<'_> {
                 );
                 error.help = did_you_mean(metric, METRICS);
                 self.errors.push(error);
+            } else if cfg.is_some_and(|c| c.arch() == Arch::Stylegan2)
+                && crate::metrics::MetricSpec::parse(metric)
+                    .is_some_and(|spec| spec.family.is_equivariance())
+            {
+                self.error(
+                    ErrorKind::InvalidValue,
+                    "train.metrics",
+                    format!(
+                        "`{metric}` measures StyleGAN3's equivariance; `train.cfg` trains a StyleGAN2 generator"
+                    ),
+                );
             }
         }
         let gpus = self.at_least("train.gpus", w.gpus, 1);

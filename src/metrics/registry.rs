@@ -29,6 +29,13 @@ pub enum Family {
     Equivariance(Equivariance),
 }
 
+impl Family {
+    /// Whether this is one of StyleGAN3's equivariance metrics.
+    pub fn is_equivariance(self) -> bool {
+        matches!(self, Family::Equivariance(_))
+    }
+}
+
 /// A metric kimg can compute: what the registry entry of `metric_main.py` fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricSpec {
@@ -108,7 +115,7 @@ impl MetricSpec {
 
     /// Whether the metric runs the Inception detector (all but the equivariance metrics).
     pub fn needs_detector(&self) -> bool {
-        !matches!(self.family, Family::Equivariance(_))
+        !self.family.is_equivariance()
     }
 
     /// What the feature statistics must keep.

@@ -158,6 +158,8 @@ pub struct Trainer {
     log: std::fs::File,
     grid: Option<(usize, usize, Tensor, Tensor)>,
     metrics: Option<MetricRunner>,
+    /// When the trainer was built: tick times count from here, as the reference's `start_time`.
+    started: Instant,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -221,6 +223,7 @@ impl Trainer {
         run_dir: &Path,
         device: Device,
     ) -> Result<Trainer, TrainError> {
+        let started = Instant::now();
         let t = &spec.train;
         let data_path = spec
             .data
@@ -348,6 +351,7 @@ impl Trainer {
             sampler,
             log,
             grid: None,
+            started,
             metrics,
         };
         trainer.setup_grid()?;
@@ -487,10 +491,11 @@ impl Trainer {
     pub fn run_observed(&mut self, observer: &mut dyn Observer) -> Result<Outcome, TrainError> {
         let t = self.spec.train.clone();
         let total_nimg = t.kimg * 1000;
-        let start = Instant::now();
+        // As the reference: tick 0's maintenance is the whole start-up (data, networks, grids).
+        let start = self.started;
         let mut tick_start = Instant::now();
         let mut tick_start_nimg = self.state.progress.cur_nimg;
-        let mut maintenance = 0.0;
+        let mut maintenance = tick_start.duration_since(start).as_secs_f64();
         if self.state.progress.cur_nimg >= total_nimg {
             self.write_log(&format!(
                 "Already trained for {} kimg; nothing to do.",

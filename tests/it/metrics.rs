@@ -554,7 +554,8 @@ fn kimg_run_checks_metrics_before_starting_workers() {
     let dir = tempfile::tempdir().unwrap();
     for (metrics, code, message) in [
         ("[\"fid50k_full\"]", 3, "make setup-metrics"),
-        ("[\"eqt50k_int\"]", 2, "not implemented"),
+        ("[\"ppl2_wend\"]", 2, "not implemented"),
+        ("[\"eqt50k_int\"]", 2, "StyleGAN3's equivariance"),
     ] {
         let manifest = dir.path().join("sweep.toml");
         std::fs::write(
