@@ -152,3 +152,12 @@ pub(crate) fn fixture_augment(fx: &Fixture) -> Option<AugmentPipe> {
         )
     })
 }
+
+/// A network fixture's own state_dict (`synthesis.*` and `mapping.*` keys).
+pub(crate) fn generator_weights(fx: &Fixture) -> Vec<(String, Tensor)> {
+    fx.tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("synthesis.") || k.starts_with("mapping."))
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect()
+}

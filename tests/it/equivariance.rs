@@ -15,22 +15,18 @@ use kimg::ops::equivariance::{
 use kimg::train::networks::{GeneratorNet, NoiseMode};
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{Fixture, assert_close};
+use crate::common::{Fixture, assert_close, generator_weights};
 
 const TOL: f64 = 1e-5;
 
 #[test]
 fn equivariance_operators_and_psnrs_match_the_reference() {
+    // Building a generator draws its initial weights from the global torch generator.
+    let _rng = crate::common::rng_lock();
     let fx = Fixture::load("metric_equivariance");
     let config: Stylegan3Config = serde_json::from_value(fx.json["ctor_kwargs"].clone()).unwrap();
     let g = Stylegan3Generator::new(&config, Device::Cpu);
-    let weights: Vec<(String, Tensor)> = fx
-        .tensors
-        .iter()
-        .filter(|(k, _)| k.starts_with("synthesis.") || k.starts_with("mapping."))
-        .map(|(k, v)| (k.clone(), v.shallow_clone()))
-        .collect();
-    load_state(g.var_store(), &weights, "", true).unwrap();
+    load_state(g.var_store(), &generator_weights(&fx), "", true).unwrap();
     let ws = fx.t("input.ws");
     let render = |transform: &Tensor| {
         g.set_input_transform(transform);
@@ -109,13 +105,7 @@ fn equivariance_metrics_need_no_detector_and_are_reproducible() {
     let fx = Fixture::load("metric_equivariance");
     let config: Stylegan3Config = serde_json::from_value(fx.json["ctor_kwargs"].clone()).unwrap();
     let g = Stylegan3Generator::new(&config, Device::Cpu);
-    let weights: Vec<(String, Tensor)> = fx
-        .tensors
-        .iter()
-        .filter(|(k, _)| k.starts_with("synthesis.") || k.starts_with("mapping."))
-        .map(|(k, v)| (k.clone(), v.shallow_clone()))
-        .collect();
-    load_state(g.var_store(), &weights, "", true).unwrap();
+    load_state(g.var_store(), &generator_weights(&fx), "", true).unwrap();
     let real = RealData {
         path: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/reference/data_dataset.zip"),

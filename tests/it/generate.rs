@@ -14,7 +14,7 @@ use kimg::snapshot::file::SnapshotFile;
 use kimg::train::networks::{GeneratorNet, NoiseMode};
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{Fixture, assert_close};
+use crate::common::{Fixture, assert_close, generator_weights, rng_lock};
 
 #[test]
 fn images_convert_to_uint8_by_truncation_like_gen_images() {
@@ -25,6 +25,8 @@ fn images_convert_to_uint8_by_truncation_like_gen_images() {
 
 #[test]
 fn a_snapshot_of_reference_weights_generates_the_expected_images() {
+    // Building a generator draws its initial weights from the global torch generator.
+    let _rng = rng_lock();
     let fx = Fixture::load("net_G_sg2");
     let config = Stylegan2Config {
         mapping_kwargs: MappingKwargs { num_layers: 2 },
@@ -34,13 +36,7 @@ fn a_snapshot_of_reference_weights_generates_the_expected_images() {
         ..Stylegan2Config::new(32, 0, 32, 16, 3)
     };
     let g = Stylegan2Generator::new(&config, Device::Cpu);
-    let weights: Vec<(String, Tensor)> = fx
-        .tensors
-        .iter()
-        .filter(|(k, _)| k.starts_with("synthesis.") || k.starts_with("mapping."))
-        .map(|(k, v)| (k.clone(), v.shallow_clone()))
-        .collect();
-    load_state(g.var_store(), &weights, "", true).unwrap();
+    load_state(g.var_store(), &generator_weights(&fx), "", true).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("network-snapshot-000000.safetensors");
     SnapshotFile {
@@ -96,6 +92,7 @@ fn a_snapshot_of_reference_weights_generates_the_expected_images() {
 /// 8-bit pixels; one case also through `kimg generate` to its PNG.
 #[test]
 fn the_official_tiny_stylegan3_pickle_generates_gen_images_output() {
+    let _rng = rng_lock();
     let fx = Fixture::load("gen_images_tiny");
     let pickle =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/snapshot_tiny.pkl");

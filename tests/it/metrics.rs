@@ -274,6 +274,58 @@ fn the_real_detector_gives_2048_features() {
     assert!(features.isfinite().all().int64_value(&[]) == 1);
 }
 
+/// `kimg metrics --device cpu --run-dir RUN_DIR --detector DETECTOR ARGS…` in `dir`, which must
+/// succeed.
+fn kimg_metrics(dir: &Path, run_dir: &Path, detector: &Path, args: &[&str]) {
+    let out = kimg_command()
+        .env("KIMG_CACHE_DIR", dir.join("cache"))
+        .args(["metrics", "--device", "cpu"])
+        .args(args)
+        .arg("--run-dir")
+        .arg(run_dir)
+        .arg("--detector")
+        .arg(detector)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `kimg train --manifest MANIFEST --outdir OUTDIR --metrics METRICS` on the CPU in `dir`, with
+/// `detector` and a cache under `dir`; returns the run directory it made.
+fn train_tiny(
+    dir: &Path,
+    manifest: &Path,
+    outdir: &str,
+    metrics: &str,
+    detector: &Path,
+) -> PathBuf {
+    let out = kimg_command()
+        .env("KIMG_DETECTOR", detector)
+        .env("KIMG_CACHE_DIR", dir.join("cache"))
+        .args(["train", "--device", "cpu", "--outdir", outdir, "--manifest"])
+        .arg(manifest)
+        .args(["--metrics", metrics])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_dir(dir.join(outdir))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 /// `kimg train --metrics` writes one `metric-<name>.jsonl` line per snapshot in the reference's
 /// format, and `kimg metrics` recomputes the latest snapshot's value identically.
 #[test]
@@ -292,26 +344,13 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         ),
     )
     .unwrap();
-    let out = kimg_command()
-        .env("KIMG_DETECTOR", &detector)
-        .env("KIMG_CACHE_DIR", dir.path().join("cache"))
-        .args(["train", "--device", "cpu", "--outdir", "runs", "--manifest"])
-        .arg(&manifest)
-        .args(["--metrics", "fid20_full,kid20_full,pr203_full"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let run_dir = train_tiny(
+        dir.path(),
+        &manifest,
+        "runs",
+        "fid20_full,kid20_full,pr203_full",
+        &detector,
     );
-    let run_dir = std::fs::read_dir(dir.path().join("runs"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
     let read_lines = |name: &str| -> Vec<serde_json::Value> {
         std::fs::read_to_string(run_dir.join(format!("metric-{name}.jsonl")))
             .unwrap()
@@ -355,26 +394,11 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         .count();
     assert_eq!(cached, 2, "mean/cov for FID, all features for KID and PR");
 
-    let out = kimg_command()
-        .env("KIMG_CACHE_DIR", dir.path().join("cache"))
-        .args([
-            "metrics",
-            "--device",
-            "cpu",
-            "--metrics",
-            "fid20_full",
-            "--run-dir",
-        ])
-        .arg(&run_dir)
-        .arg("--detector")
-        .arg(&detector)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    kimg_metrics(
+        dir.path(),
+        &run_dir,
+        &detector,
+        &["--metrics", "fid20_full"],
     );
     let fid = read_lines("fid20_full");
     assert_eq!(fid.len(), 3);
@@ -382,26 +406,11 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         fid[2]["results"], fid[1]["results"],
         "same snapshot, same value"
     );
-    let out = kimg_command()
-        .env("KIMG_CACHE_DIR", dir.path().join("cache"))
-        .args([
-            "metrics",
-            "--device",
-            "cpu",
-            "--metrics",
-            "fid20_full,kid20_full",
-        ])
-        .args(["--snapshot", "all", "--run-dir"])
-        .arg(&run_dir)
-        .arg("--detector")
-        .arg(&detector)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    kimg_metrics(
+        dir.path(),
+        &run_dir,
+        &detector,
+        &["--metrics", "fid20_full,kid20_full", "--snapshot", "all"],
     );
     let (fid, kid) = (read_lines("fid20_full"), read_lines("kid20_full"));
     assert_eq!((fid.len(), kid.len()), (5, 4), "every snapshot once more");
@@ -414,31 +423,7 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
 
     // The metrics leave training itself untouched: the same run without them ends with the same
     // weights.
-    let out = kimg_command()
-        .args([
-            "train",
-            "--device",
-            "cpu",
-            "--outdir",
-            "plain",
-            "--manifest",
-        ])
-        .arg(&manifest)
-        .args(["--metrics", "none"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let plain_dir = std::fs::read_dir(dir.path().join("plain"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let plain_dir = train_tiny(dir.path(), &manifest, "plain", "none", &detector);
     let weights = |dir: &Path| {
         SnapshotFile::read(&dir.join("network-snapshot-000001.safetensors"))
             .unwrap()

@@ -210,6 +210,33 @@ fn sg2_generator(fx: &Fixture) -> Stylegan2Generator {
     Stylegan2Generator::new(&config, Device::Cpu)
 }
 
+/// The gradients of `Σ synthesis(ws)·cotangent.img` with respect to `ws` and every synthesis
+/// parameter, keyed `grad.ws` and `grad.param.<name>` as in the fixture.
+fn synthesis_gradients(
+    fx: &Fixture,
+    g: &dyn GeneratorNet,
+    ws: &Tensor,
+    training: bool,
+) -> Vec<(String, Tensor)> {
+    let ws_leaf = ws.detach().copy().set_requires_grad(true);
+    let img = g.synthesis(&ws_leaf, NoiseMode::Const, false, training);
+    let names: Vec<String> = fx.json["parameter_names_in_order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .filter(|n| n.starts_with("synthesis."))
+        .collect();
+    let variables = g.var_store().variables();
+    let mut inputs = vec![&ws_leaf];
+    inputs.extend(names.iter().map(|n| &variables[n]));
+    let gradients = grads(&img, &fx.t("cotangent.img"), &inputs);
+    std::iter::once("grad.ws".to_string())
+        .chain(names.iter().map(|n| format!("grad.param.{n}")))
+        .zip(gradients)
+        .collect()
+}
+
 #[test]
 fn stylegan2_generator_matches() {
     let fx = Fixture::load("net_G_sg2");
@@ -265,22 +292,8 @@ fn stylegan2_generator_matches() {
         OUT_TOL,
     );
 
-    let ws_leaf = ws.detach().copy().set_requires_grad(true);
-    let img = g.synthesis(&ws_leaf, NoiseMode::Const, false, false);
-    let names: Vec<String> = fx.json["parameter_names_in_order"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .filter(|n| n.starts_with("synthesis."))
-        .collect();
-    let variables = g.var_store().variables();
-    let mut inputs = vec![&ws_leaf];
-    inputs.extend(names.iter().map(|n| &variables[n]));
-    let gradients = grads(&img, &fx.t("cotangent.img"), &inputs);
-    check("grad.ws", &gradients[0], GRAD_TOL);
-    for (name, gradient) in names.iter().zip(&gradients[1..]) {
-        check(&format!("grad.param.{name}"), gradient, GRAD_TOL);
+    for (key, gradient) in synthesis_gradients(&fx, &g, &ws, false) {
+        check(&key, &gradient, GRAD_TOL);
     }
     let _ = g.mapping(&z, &c, 1.0, true);
     check(
@@ -491,22 +504,8 @@ fn check_stylegan3(name: &str) {
         OUT_TOL,
     );
 
-    let ws_leaf = ws.detach().copy().set_requires_grad(true);
-    let img = g.synthesis(&ws_leaf, NoiseMode::Const, false, true);
-    let names: Vec<String> = fx.json["parameter_names_in_order"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_string())
-        .filter(|n| n.starts_with("synthesis."))
-        .collect();
-    let variables = g.var_store().variables();
-    let mut inputs = vec![&ws_leaf];
-    inputs.extend(names.iter().map(|n| &variables[n]));
-    let gradients = grads(&img, &fx.t("cotangent.img"), &inputs);
-    check("grad.ws", &gradients[0], GRAD_TOL);
-    for (name, gradient) in names.iter().zip(&gradients[1..]) {
-        check(&format!("grad.param.{name}"), gradient, GRAD_TOL);
+    for (key, gradient) in synthesis_gradients(&fx, &g, &ws, true) {
+        check(&key, &gradient, GRAD_TOL);
     }
 
     g.set_input_transform(&fx.t("input.transform"));
@@ -523,6 +522,7 @@ fn check_stylegan3(name: &str) {
         &g.synthesis(&ws, NoiseMode::Const, true, false),
         OUT_TOL,
     );
+    let variables = g.var_store().variables();
     for (key, want) in state(&fx, "after_update_emas.") {
         worst = worst.max(assert_close(&key, &variables[&key], &want, OUT_TOL));
     }
