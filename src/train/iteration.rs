@@ -161,6 +161,15 @@ impl TrainState {
         })
     }
 
+    /// G, D and G_ema with the prefixes of their tensors in snapshots (`G.`, `D.`, `G_ema.`).
+    pub fn network_stores(&self) -> [(&tch::nn::VarStore, &'static str); 3] {
+        [
+            (self.g.var_store(), "G."),
+            (self.d.var_store(), "D."),
+            (self.g_ema.var_store(), "G_ema."),
+        ]
+    }
+
     /// How many phases there are (the groups of `all_gen_z`).
     pub fn phase_count(&self) -> usize {
         self.phases.len()

@@ -26,7 +26,7 @@ use super::augment::{AugmentConfig, AugmentPipe};
 pub use super::iteration::Progress;
 use super::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use super::loss::{LossConfig, StyleGan2Loss};
-use super::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
+use super::networks::{GeneratorNet, NoiseMode};
 use super::schedule::{optimizers, phases, snapshot_due, tick_due};
 use super::stats::format_time;
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
@@ -642,9 +642,12 @@ impl Trainer {
     }
 
     fn save_snapshot(&mut self) -> Result<PathBuf, TrainError> {
-        let mut tensors = state_tensors(self.state.g.var_store(), "G.");
-        tensors.extend(state_tensors(self.state.d.var_store(), "D."));
-        tensors.extend(state_tensors(self.state.g_ema.var_store(), "G_ema."));
+        let mut tensors: Vec<(String, Tensor)> = self
+            .state
+            .network_stores()
+            .into_iter()
+            .flat_map(|(store, prefix)| state_tensors(store, prefix))
+            .collect();
         tensors.extend(self.state.g_opt.state_tensors("opt.G"));
         tensors.extend(self.state.d_opt.state_tensors("opt.D"));
         tensors.push((
@@ -684,11 +687,7 @@ impl Trainer {
             reason,
         };
         let mut copied = 0;
-        for (store, prefix) in [
-            (self.state.g.var_store(), "G."),
-            (self.state.d.var_store(), "D."),
-            (self.state.g_ema.var_store(), "G_ema."),
-        ] {
+        for (store, prefix) in self.state.network_stores() {
             let missing = load_state(store, &tensors, prefix, false)
                 .map_err(|e| bad(format!("{prefix}: {e}")))?;
             copied += store.variables().len() - missing.len();
@@ -705,11 +704,7 @@ impl Trainer {
             reason,
         };
         let snapshot = SnapshotFile::read(path)?;
-        for (store, prefix) in [
-            (self.state.g.var_store(), "G."),
-            (self.state.d.var_store(), "D."),
-            (self.state.g_ema.var_store(), "G_ema."),
-        ] {
+        for (store, prefix) in self.state.network_stores() {
             load_state(store, &snapshot.tensors, prefix, true).map_err(|e| bad(e.to_string()))?;
         }
         self.state
