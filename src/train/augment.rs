@@ -297,6 +297,18 @@ impl AugmentPipe {
         }
     }
 
+    /// The same pipe (configuration, probability, debug percentile) with its constants on
+    /// `device`.
+    pub fn to_device(&self, device: Device) -> AugmentPipe {
+        AugmentPipe {
+            config: self.config.clone(),
+            p: self.p,
+            debug_percentile: self.debug_percentile,
+            hz_geom: self.hz_geom.to_device(device),
+            hz_fbank: self.hz_fbank.to_device(device),
+        }
+    }
+
     fn full(like: &Tensor, value: f64) -> Tensor {
         like.full_like(value)
     }

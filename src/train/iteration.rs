@@ -8,6 +8,7 @@ use super::adam::{Adam, Parameters, sanitize_gradients};
 use super::augment::AugmentPipe;
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
 use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
+use super::replicas::{RandomStreams, Replica, ReplicaView, add_gradients, trainable_parameters};
 use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
 use super::stats::Collector;
 use super::trainer::TrainError;
@@ -97,6 +98,8 @@ pub struct TrainState {
     pub progress: Progress,
     phases: Vec<PhaseSpec>,
     settings: IterationSettings,
+    replicas: Vec<Replica>,
+    streams: RandomStreams,
 }
 
 impl std::fmt::Debug for TrainState {
@@ -106,17 +109,6 @@ impl std::fmt::Debug for TrainState {
             .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
-}
-
-fn named_parameters(vs: &tch::nn::VarStore) -> Vec<(String, Tensor)> {
-    let trainable = vs.trainable_variables();
-    let mut named: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| trainable.iter().any(|p| p.data_ptr() == t.data_ptr()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
 }
 
 impl TrainState {
@@ -131,7 +123,7 @@ impl TrainState {
     ) -> Result<TrainState, TrainError> {
         let TrainedNetworks { g, d, g_ema } = networks;
         let params = |vs: &tch::nn::VarStore| {
-            Parameters::new(named_parameters(vs))
+            Parameters::new(trainable_parameters(vs))
                 .map_err(|e| TrainError::Unsupported(e.to_string()))
         };
         let g_params = params(g.var_store())?;
@@ -158,7 +150,31 @@ impl TrainState {
             },
             phases,
             settings,
+            replicas: Vec::new(),
+            streams: RandomStreams::Shared,
         })
+    }
+
+    /// Train data-parallel (`train.gpus`): `replicas` are networks built like G and D on the
+    /// other devices, and `streams` says how their micro-batches draw random numbers (see
+    /// [`super::replicas`]).
+    pub fn with_replicas(
+        mut self,
+        replicas: Vec<(Generator, Discriminator)>,
+        streams: RandomStreams,
+    ) -> Result<TrainState, TrainError> {
+        self.replicas = replicas
+            .into_iter()
+            .map(|(g, d)| Replica::new(g, d, self.augment.as_ref()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| TrainError::Unsupported(e.to_string()))?;
+        self.streams = streams;
+        Ok(self)
+    }
+
+    /// How many replicas compute each phase (`train.gpus`).
+    pub fn replica_count(&self) -> usize {
+        1 + self.replicas.len()
     }
 
     /// G, D and G_ema with the prefixes of their tensors in snapshots (`G.`, `D.`, `G_ema.`).
@@ -186,6 +202,7 @@ impl TrainState {
         let (batch, batch_gpu) = (i64::from(settings.batch), i64::from(settings.batch_gpu));
         let real_img = inputs.real_img.split(batch_gpu, 0);
         let real_c = inputs.real_c.split(batch_gpu, 0);
+        let seed_base = self.streams.iteration_base();
         let phases = self.phases.clone();
         for (k, phase) in phases.iter().enumerate() {
             if !self
@@ -195,33 +212,60 @@ impl TrainState {
             {
                 continue;
             }
-            let k = i64::try_from(k).expect("few phases");
+            let group = i64::try_from(k).expect("few phases");
             let gen_z = inputs
                 .all_gen_z
-                .narrow(0, k * batch, batch)
+                .narrow(0, group * batch, batch)
                 .split(batch_gpu, 0);
             let gen_c = inputs
                 .all_gen_c
-                .narrow(0, k * batch, batch)
+                .narrow(0, group * batch, batch)
                 .split(batch_gpu, 0);
-            let params = if phase.phase.is_generator() {
-                &self.g_params
-            } else {
-                &self.d_params
-            };
-            params.clear_gradients();
-            params.set_requires_grad(true);
-            let nets = Networks {
-                generator: &self.g,
-                discriminator: &self.d,
-                augment: self.augment.as_ref().map(|a| a as &dyn Augmenter),
-            };
+            let augment_p = self.augment.as_ref().map(|a| a.p);
+            for replica in &mut self.replicas {
+                replica.receive(&self.g, &self.d, augment_p);
+            }
+            let views: Vec<ReplicaView<'_>> = std::iter::once(ReplicaView {
+                device: self.g.var_store().device(),
+                g: &self.g,
+                d: &self.d,
+                augment: self.augment.as_ref(),
+                g_params: &self.g_params,
+                d_params: &self.d_params,
+            })
+            .chain(self.replicas.iter().map(Replica::view))
+            .take(real_img.len())
+            .collect();
+            let trains_g = phase.phase.is_generator();
+            for view in &views {
+                view.trained(trains_g).clear_gradients();
+                view.trained(trains_g).set_requires_grad(true);
+            }
+            let mut current = 0;
             for r in 0..real_img.len() {
+                let next = r % views.len();
+                if next != current {
+                    views[current].pass_buffers_to(&views[next]);
+                    self.loss.pl_mean = self.loss.pl_mean.to_device(views[next].device);
+                    current = next;
+                }
+                let view = &views[current];
+                if let Some(base) = seed_base {
+                    tch::manual_seed(RandomStreams::micro_batch_seed(base, k, r));
+                }
+                let on_replica = |t: &Tensor| t.to_device(view.device);
+                let (real_img, real_c) = (on_replica(&real_img[r]), on_replica(&real_c[r]));
+                let (gen_z, gen_c) = (on_replica(&gen_z[r]), on_replica(&gen_c[r]));
                 let micro = MicroBatch {
-                    real_img: &real_img[r],
-                    real_c: &real_c[r],
-                    gen_z: &gen_z[r],
-                    gen_c: &gen_c[r],
+                    real_img: &real_img,
+                    real_c: &real_c,
+                    gen_z: &gen_z,
+                    gen_c: &gen_c,
+                };
+                let nets = Networks {
+                    generator: view.g,
+                    discriminator: view.d,
+                    augment: view.augment.map(|a| a as &dyn Augmenter),
                 };
                 let mut collectors = vec![&mut self.stats, &mut self.ada_stats];
                 self.loss.accumulate_gradients(
@@ -233,9 +277,19 @@ impl TrainState {
                     &mut collectors,
                 );
             }
-            params.set_requires_grad(false);
+            if current != 0 {
+                views[current].pass_buffers_to(&views[0]);
+                self.loss.pl_mean = self.loss.pl_mean.to_device(views[0].device);
+            }
+            for view in &views {
+                view.trained(trains_g).set_requires_grad(false);
+            }
+            let params = views[0].trained(trains_g);
+            for view in &views[1..] {
+                add_gradients(params, view.trained(trains_g));
+            }
             sanitize_gradients(&params.named);
-            let optimizer = if phase.phase.is_generator() {
+            let optimizer = if trains_g {
                 &mut self.g_opt
             } else {
                 &mut self.d_opt

@@ -5,6 +5,7 @@ pub mod augment;
 pub mod iteration;
 pub mod loss;
 pub mod networks;
+pub mod replicas;
 pub mod schedule;
 pub mod stats;
 pub mod trainer;

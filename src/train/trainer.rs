@@ -1,5 +1,5 @@
 //! The training loop — port of `training/training_loop.py` (spec §4) for the StyleGAN2
-//! configurations, in one process on one device.
+//! configurations, in one process (on one device, or data-parallel on `train.gpus` devices).
 //!
 //! # What kimg guarantees
 //! * The first iteration draws random numbers exactly as the official loop does on one GPU
@@ -12,8 +12,10 @@
 //!   a run stopped at a scheduled snapshot, or interrupted (Ctrl-C, SIGTERM from a scheduler —
 //!   then an extra snapshot is written before exiting), resumes to the same weights as one that
 //!   never stopped (on CPU; CUDA kernels may be non-deterministic).
-//! * `gpus` does not change the result: kimg computes the whole batch in one process as rounds of
-//!   `batch_gpu` (gradient accumulation), like an official single-GPU run with that `batch_gpu`.
+//! * `gpus` does not change the gradient: the whole batch is computed in one process as rounds of
+//!   `batch_gpu` (gradient accumulation), like an official single-GPU run with that `batch_gpu`,
+//!   with the rounds spread over `gpus` replicas ([`super::replicas`] says exactly what that
+//!   guarantees on the CPU and on CUDA).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ pub use super::iteration::Progress;
 use super::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use super::loss::{LossConfig, StyleGan2Loss};
 use super::networks::{GeneratorNet, NoiseMode};
+use super::replicas::{RandomStreams, copy_variables};
 use super::schedule::{optimizers, phases, snapshot_due, tick_due};
 use super::stats::format_time;
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
@@ -207,6 +210,32 @@ fn generator_kwargs(t: &TrainSpec, c_dim: i64, res: i64, channels: i64) -> serde
     value.expect("configurations serialise")
 }
 
+/// The devices of the `gpus` replicas when the run computes on `device`: that many CUDA devices
+/// from `device` on, or `gpus` replicas taking turns on the CPU (which compute what one would: see
+/// [`super::replicas`]).
+fn replica_devices(device: Device, gpus: u32) -> Result<Vec<Device>, TrainError> {
+    let gpus = usize::try_from(gpus).expect("fits");
+    match device {
+        Device::Cuda(first) => {
+            let visible = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+            if first + gpus > visible {
+                return Err(TrainError::Unsupported(format!(
+                    "`train.gpus = {gpus}` needs CUDA devices {first}..{} but {visible} {} visible \
+                     (check CUDA_VISIBLE_DEVICES)",
+                    first + gpus - 1,
+                    if visible == 1 { "is" } else { "are" }
+                )));
+            }
+            Ok((first..first + gpus).map(Device::Cuda).collect())
+        }
+        Device::Cpu => Ok(vec![Device::Cpu; gpus]),
+        other if gpus == 1 => Ok(vec![other]),
+        other => Err(TrainError::Unsupported(format!(
+            "`train.gpus = {gpus}` is not supported on {other:?}"
+        ))),
+    }
+}
+
 /// The seed the torch generator gets after the iteration that reached `cur_nimg`.
 fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
     let mixed = seed
@@ -278,15 +307,21 @@ impl Trainer {
             ..DiscriminatorConfig::new(c_dim, res, channels)
         };
         // G_ema is a copy of G: build it before seeding so the seeded stream matches the reference.
-        let build = || {
+        let build_generator = |device| {
             Generator::from_kwargs(t.derived.arch, &g_kwargs, device)
                 .expect("kimg's own G_kwargs are valid")
         };
-        let g_ema = build();
+        let g_ema = build_generator(device);
+        // So are the replicas of G and D on the other devices (`train.gpus`).
+        let devices = replica_devices(device, t.gpus)?;
+        let replicas: Vec<(Generator, Discriminator)> = devices[1..]
+            .iter()
+            .map(|&d| (build_generator(d), Discriminator::new(&d_config, d)))
+            .collect();
         tch::manual_seed(i64::try_from(t.seed).expect("checked above"));
-        let g = build();
+        let g = build_generator(device);
         let d = Discriminator::new(&d_config, device);
-        copy_state(g.var_store(), g_ema.var_store());
+        copy_variables(g.var_store(), g_ema.var_store());
         // The reference's module summary runs G once with random noise on `batch_gpu` latents.
         tch::no_grad(|| {
             let z = Tensor::zeros([i64::from(t.batch_gpu), Z_DIM], (Kind::Float, device));
@@ -339,7 +374,8 @@ impl Trainer {
                 ada_interval: ADA_INTERVAL,
                 ada_kimg: t.derived.ada_kimg,
             },
-        )?;
+        )?
+        .with_replicas(replicas, RandomStreams::for_devices(&devices))?;
         let mut trainer = Trainer {
             state,
             label_rng: RandomState::new(seed),
@@ -423,6 +459,11 @@ impl Trainer {
         });
         save_image_grid(&Tensor::cat(&images, 0), path, (-1.0, 1.0), (*gw, *gh))
             .map_err(io_error(format!("writing {}", path.display())))
+    }
+
+    /// How many data-parallel replicas compute each phase (`train.gpus`).
+    pub fn replica_count(&self) -> usize {
+        self.state.replica_count()
     }
 
     /// The progress so far.
@@ -761,13 +802,4 @@ pub fn latest_snapshot(run_dir: &Path) -> Option<PathBuf> {
         .collect();
     snapshots.sort();
     snapshots.pop()
-}
-
-fn copy_state(from: &tch::nn::VarStore, to: &tch::nn::VarStore) {
-    let source = from.variables();
-    tch::no_grad(|| {
-        for (name, mut target) in to.variables() {
-            target.copy_(&source[&name]);
-        }
-    });
 }

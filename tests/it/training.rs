@@ -14,14 +14,19 @@ fn tiny_spec(dir: &Path, kimg: u64) -> ExperimentSpec {
     tiny_spec_with(dir, kimg, "")
 }
 
-/// The tiny configuration with extra `[train]` lines.
+/// The tiny configuration on one GPU with extra `[train]` lines.
 fn tiny_spec_with(dir: &Path, kimg: u64, extra: &str) -> ExperimentSpec {
+    tiny_spec_on(dir, kimg, 1, extra)
+}
+
+/// The tiny configuration on `gpus` replicas with extra `[train]` lines.
+fn tiny_spec_on(dir: &Path, kimg: u64, gpus: u32, extra: &str) -> ExperimentSpec {
     let data =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip");
     let manifest = dir.join("tiny.toml");
     let text = format!(
-        "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 16\nbatch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\naug = \"ada\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 1\nworkers = 1\n{extra}",
-        data.display().to_string()
+        "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = {gpus}\nbatch = 16\nbatch_gpu = 8\ngamma = 0.5\ncbase = 128\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\naug = \"ada\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 1\nworkers = 1\n{extra}",
+        data.display().to_string(),
     );
     std::fs::write(&manifest, text).unwrap();
     let overrides: Vec<Override> = Vec::new();
@@ -144,6 +149,25 @@ fn resume_transfers_the_networks_of_a_snapshot_into_a_fresh_run() {
     .unwrap()
     .to_string();
     assert!(error.contains("nope.pkl"), "{error}");
+}
+
+#[test]
+fn two_replicas_train_what_one_does() {
+    let _rng = rng_lock();
+    let dir = tempfile::tempdir().unwrap();
+    let one = train(tiny_spec(dir.path(), 1), &dir.path().join("one"));
+    let spec = tiny_spec_on(dir.path(), 1, 2, "");
+    let mut trainer = Trainer::new(spec, &dir.path().join("two"), Device::Cpu).unwrap();
+    assert_eq!(trainer.replica_count(), 2);
+    trainer.run().unwrap();
+    let two = trainer.g_ema_state();
+    let mut worst = 0f64;
+    for ((name, a), (_, b)) in one.iter().zip(&two) {
+        let scale = a.abs().max().double_value(&[]).max(1e-12);
+        worst = worst.max((a - b).abs().max().double_value(&[]) / scale);
+        assert!(worst < 1e-4, "G_ema.{name}: {worst:.2e}");
+    }
+    eprintln!("1 kimg on two replicas vs one: worst relative difference {worst:.2e}");
 }
 
 fn assert_same_weights(

@@ -3,10 +3,14 @@
 //! cleanup, G_ema with ramp-up from 10 kimg, the ADA step after iteration 2) run from the same
 //! initial weights on the same inputs. Compared after each iteration: every G, D and G_ema tensor,
 //! `augment_pipe.p`, `pl_mean` and the statistics.
+//!
+//! The same iterations on two data-parallel replicas (one accumulation round each) must match the
+//! reference and the one-replica run, which differ only in the order gradients are summed.
 
 use kimg::train::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use kimg::train::loss::StyleGan2Loss;
 use kimg::train::networks::{DiscriminatorNet, GeneratorNet};
+use kimg::train::replicas::RandomStreams;
 use kimg::train::schedule::{optimizers, phases};
 use tch::{Device, Kind, Tensor};
 
@@ -15,7 +19,8 @@ use crate::common::{
     fixture_loss_config, rng_lock,
 };
 
-fn state(fx: &Fixture) -> TrainState {
+/// The fixture's initial state on `replicas` replicas (all on the CPU).
+fn state(fx: &Fixture, replicas: usize, streams: RandomStreams) -> TrainState {
     let config = &fx.json["config"];
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
     let (g, g_ema) = (fixture_generator(fx), fixture_generator(fx));
@@ -40,17 +45,25 @@ fn state(fx: &Fixture) -> TrainState {
             ada_kimg: f(&config["ada_kimg"]),
         },
     )
+    .unwrap()
+    .with_replicas(
+        (1..replicas)
+            .map(|_| (fixture_generator(fx), fixture_discriminator(fx)))
+            .collect(),
+        streams,
+    )
     .unwrap();
     state.progress.cur_nimg = config["start_nimg"].as_u64().unwrap();
     state
 }
 
-/// Run the fixture's two iterations and compare everything after each.
-fn check_two_iterations(name: &str) {
-    let fx = Fixture::load(name);
-    let _rng = rng_lock();
-    let mut state = state(&fx);
-    let mut worst = 0f64;
+/// Run the fixture's iterations on `state` from the fixture's inputs and seeds, calling `check`
+/// after each with its number and its JSON.
+fn replay(
+    fx: &Fixture,
+    state: &mut TrainState,
+    mut check: impl FnMut(u64, &TrainState, &serde_json::Value),
+) {
     for iteration in fx.json["iterations"].as_array().unwrap() {
         let k = iteration["iter"].as_u64().unwrap();
         let real_img = fx
@@ -74,6 +87,38 @@ fn check_two_iterations(name: &str) {
             all_gen_c: &all_gen_c,
         });
         state.stats.update();
+        check(k, state, iteration);
+    }
+}
+
+/// Every G, D and G_ema tensor of a state, named `G.…`, `D.…`, `G_ema.…`.
+fn weights(state: &TrainState) -> Vec<(String, Tensor)> {
+    [
+        ("G", state.g.var_store()),
+        ("D", state.d.var_store()),
+        ("G_ema", state.g_ema.var_store()),
+    ]
+    .into_iter()
+    .flat_map(|(prefix, store)| {
+        let mut named: Vec<(String, Tensor)> = store
+            .variables()
+            .into_iter()
+            .map(|(name, t)| (format!("{prefix}.{name}"), t))
+            .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named
+    })
+    .collect()
+}
+
+/// Run the fixture's two iterations on `replicas` replicas, compare everything after each with
+/// the reference, and return the final state.
+fn check_two_iterations(name: &str, replicas: usize) -> TrainState {
+    let fx = Fixture::load(name);
+    let _rng = rng_lock();
+    let mut state = state(&fx, replicas, RandomStreams::Shared);
+    let mut worst = 0f64;
+    replay(&fx, &mut state, |k, state, iteration| {
         assert_eq!(
             state.progress.cur_nimg,
             iteration["cur_nimg_after"].as_u64().unwrap()
@@ -82,16 +127,9 @@ fn check_two_iterations(name: &str) {
             state.progress.batch_idx,
             iteration["batch_idx_after"].as_u64().unwrap()
         );
-        for (prefix, store) in [
-            ("G", state.g.var_store()),
-            ("D", state.d.var_store()),
-            ("G_ema", state.g_ema.var_store()),
-        ] {
-            for (name, tensor) in store.variables() {
-                let key = format!("iter{k}.{prefix}.{name}");
-                let reference = fx.t(&key);
-                worst = worst.max(assert_close(&key, &tensor, &reference, 1e-4));
-            }
+        for (name, tensor) in weights(state) {
+            let key = format!("iter{k}.{name}");
+            worst = worst.max(assert_close(&key, &tensor, &fx.t(&key), 1e-4));
         }
         let p_key = format!("iter{k}.augment_pipe.p");
         let p = if fx.tensors.contains_key(&p_key) {
@@ -123,21 +161,66 @@ fn check_two_iterations(name: &str) {
                 moments.mean()
             );
         }
+    });
+    eprintln!("{name} on {replicas} replica(s): worst relative error {worst:.2e}");
+    state
+}
+
+/// One replica and two: both match the reference, and each other to summation order (5e-5
+/// relative: Adam's first steps amplify rounding on near-zero gradients, see the fixture README).
+fn check_replicas(name: &str) {
+    let one = check_two_iterations(name, 1);
+    let two = check_two_iterations(name, 2);
+    assert_eq!(two.replica_count(), 2);
+    let mut worst = 0f64;
+    for ((key, a), (_, b)) in weights(&one).into_iter().zip(weights(&two)) {
+        worst = worst.max(assert_close(&key, &b, &a, 5e-5));
     }
-    eprintln!("{name} worst relative error {worst:.2e}");
+    eprintln!("{name}: two replicas vs one, worst relative difference {worst:.2e}");
 }
 
 #[test]
-fn two_stylegan2_iterations_match_the_reference() {
-    check_two_iterations("trainstep_sg2");
+fn two_stylegan2_iterations_match_the_reference_on_one_and_two_replicas() {
+    check_replicas("trainstep_sg2");
 }
 
 #[test]
-fn two_stylegan3_t_iterations_match_the_reference() {
-    check_two_iterations("trainstep_sg3t");
+fn two_stylegan3_t_iterations_match_the_reference_on_one_and_two_replicas() {
+    check_replicas("trainstep_sg3t");
 }
 
 #[test]
-fn two_stylegan3_r_iterations_match_the_reference() {
-    check_two_iterations("trainstep_sg3r");
+fn two_stylegan3_r_iterations_match_the_reference_on_one_and_two_replicas() {
+    check_replicas("trainstep_sg3r");
+}
+
+/// Replicas with their own streams (as on several CUDA devices, here on the CPU): deterministic,
+/// finite, and really drawing other random numbers than the shared stream.
+#[test]
+fn per_micro_batch_streams_are_reproducible_and_independent_of_the_shared_stream() {
+    let fx = Fixture::load("trainstep_sg2");
+    let _rng = rng_lock();
+    let run = |streams| {
+        let mut state = state(&fx, 2, streams);
+        replay(&fx, &mut state, |_, _, _| {});
+        weights(&state)
+    };
+    let (first, second) = (
+        run(RandomStreams::PerMicroBatch),
+        run(RandomStreams::PerMicroBatch),
+    );
+    let shared = run(RandomStreams::Shared);
+    let mut differs = false;
+    for (((key, a), (_, b)), (_, c)) in first.iter().zip(&second).zip(&shared) {
+        assert!(a.equal(b), "{key}: not reproducible");
+        assert!(
+            a.isfinite().all().int64_value(&[]) == 1,
+            "{key}: not finite"
+        );
+        differs |= !a.allclose(c, 1e-6, 1e-7, false);
+    }
+    assert!(
+        differs,
+        "per-micro-batch streams drew what the shared stream drew"
+    );
 }
