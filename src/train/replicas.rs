@@ -30,8 +30,10 @@
 //!   and it scales the summed gradient by the number of rounds, which Adam cancels up to ε.
 //!
 //! Replicas are driven from one thread, in micro-batch order. On CUDA the kernels of one replica
-//! run while the next one's are queued, but every statistic reported by the loss is read back to
-//! the host, which bounds the overlap.
+//! run while the next one's are queued: the reported statistics stay on the devices until a tick
+//! reads them, and the only reads back to the host inside a micro-batch are the reference's own
+//! (the style-mixing cutoff, the augmentation's padding margins). A replica does wait for the
+//! previous micro-batch's running statistics, which only the `Dmain` forward pass updates.
 
 use tch::{Device, Kind, Tensor, nn::VarStore};
 

@@ -1,9 +1,12 @@
 //! Training statistics as the reference's `torch_utils/training_stats` keeps them, and the
 //! `stats.jsonl` line written every tick.
 //!
-//! A value reported under a name is flattened to float32 and accumulated as `[count, Σx, Σx²]` in
-//! float64. A [`Collector`] turns what was reported since its previous [`Collector::update`] into
-//! `num`/`mean`/`std` (population std); a name with no new data keeps its previous moments.
+//! A value reported under a name is flattened to float32, reduced to `[Σx, Σx²]` in float32 as the
+//! reference does, and accumulated in float64 with its count. The sums stay on the device that
+//! computed them until the collector is read, so reporting never waits for the device (on CUDA the
+//! loss keeps queueing work). A [`Collector`] turns what was reported since its previous
+//! [`Collector::update`] into `num`/`mean`/`std` (population std); a name with no new data keeps its
+//! previous moments.
 
 use std::fmt::Write as _;
 
@@ -39,14 +42,58 @@ impl Moments {
     }
 }
 
+/// Moments reported since the last update: a count and sums on the host, and `[Σx, Σx²]`
+/// (float64) per device that have not been read back yet.
+#[derive(Debug, Default)]
+struct Pending {
+    host: Moments,
+    on_device: Vec<Tensor>,
+}
+
+impl Pending {
+    /// Add every element of `values`, without waiting for the device.
+    fn add_tensor(&mut self, values: &Tensor) {
+        let flat = values.detach().to_kind(Kind::Float).flatten(0, -1);
+        #[expect(
+            clippy::cast_precision_loss,
+            reason = "element counts are far below 2^52"
+        )]
+        let count = flat.numel() as f64;
+        self.host.count += count;
+        let sums = Tensor::stack(&[flat.sum(Kind::Float), flat.square().sum(Kind::Float)], 0)
+            .to_kind(Kind::Double);
+        match self
+            .on_device
+            .iter_mut()
+            .find(|t| t.device() == sums.device())
+        {
+            Some(total) => {
+                let _ = total.g_add_(&sums);
+            }
+            None => self.on_device.push(sums),
+        }
+    }
+
+    /// Everything reported, reading the device sums back.
+    fn moments(&self) -> Moments {
+        let mut moments = self.host;
+        for sums in &self.on_device {
+            let sums = sums.to_device(tch::Device::Cpu);
+            moments.sum += sums.double_value(&[0]);
+            moments.sum_sq += sums.double_value(&[1]);
+        }
+        moments
+    }
+}
+
 /// Collects reported values whose names pass a filter, and snapshots them on [`Collector::update`].
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Collector {
     /// Only names equal to one of these are collected (all when empty).
     only: Vec<String>,
     /// Names in first-report order.
     order: Vec<String>,
-    pending: Vec<Moments>,
+    pending: Vec<Pending>,
     current: Vec<Moments>,
 }
 
@@ -74,7 +121,7 @@ impl Collector {
                 .position(|n| n == name)
                 .unwrap_or_else(|| {
                     self.order.push(name.to_string());
-                    self.pending.push(Moments::default());
+                    self.pending.push(Pending::default());
                     self.current.push(Moments::default());
                     self.order.len() - 1
                 }),
@@ -83,15 +130,8 @@ impl Collector {
 
     /// Report every element of `values` under `name`.
     pub fn report(&mut self, name: &str, values: &Tensor) {
-        let Some(slot) = self.slot(name) else { return };
-        let flat = values
-            .detach()
-            .to_kind(Kind::Float)
-            .flatten(0, -1)
-            .to_device(tch::Device::Cpu);
-        let values: Vec<f32> = Vec::<f32>::try_from(&flat).expect("float tensor converts");
-        for value in values {
-            self.pending[slot].add(f64::from(value));
+        if let Some(slot) = self.slot(name) {
+            self.pending[slot].add_tensor(values);
         }
     }
 
@@ -103,15 +143,15 @@ impl Collector {
                 reason = "the reference stores float32"
             )]
             let value = f64::from(value as f32);
-            self.pending[slot].add(value);
+            self.pending[slot].host.add(value);
         }
     }
 
     /// Take what was reported since the previous update; names without new data keep theirs.
     pub fn update(&mut self) {
         for (current, pending) in self.current.iter_mut().zip(&mut self.pending) {
-            if pending.count > 0.0 {
-                *current = std::mem::take(pending);
+            if pending.host.count > 0.0 {
+                *current = std::mem::take(pending).moments();
             }
         }
     }
@@ -121,13 +161,16 @@ impl Collector {
         self.order
             .iter()
             .position(|n| n == name)
-            .map(|i| self.pending[i])
+            .map(|i| self.pending[i].moments())
     }
 
     /// Restore what [`Collector::pending`] returned (resuming from a snapshot).
     pub fn set_pending(&mut self, name: &str, moments: Moments) {
         if let Some(slot) = self.slot(name) {
-            self.pending[slot] = moments;
+            self.pending[slot] = Pending {
+                host: moments,
+                on_device: Vec::new(),
+            };
         }
     }
 
@@ -248,7 +291,7 @@ pub fn format_time(seconds: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Collector, format_time, py_float};
+    use super::{Collector, Moments, format_time, py_float};
 
     #[test]
     fn floats_print_like_python() {
@@ -303,5 +346,42 @@ mod tests {
             all.jsonl_line(1.5)
                 .starts_with("{\"Loss/signs/real\": {\"num\": 3, \"mean\": 0.3333333333333333")
         );
+    }
+
+    #[test]
+    fn pending_moments_combine_device_sums_restored_values_and_scalars() {
+        let mut c = Collector::only(&["Loss/signs/real"]);
+        c.set_pending(
+            "Loss/signs/real",
+            Moments {
+                count: 2.0,
+                sum: 2.0,
+                sum_sq: 2.0,
+            },
+        );
+        c.report(
+            "Loss/signs/real",
+            &tch::Tensor::from_slice(&[-1.0f32, -1.0]).reshape([2, 1]),
+        );
+        c.report("Loss/signs/real", &tch::Tensor::from_slice(&[1.0f32]));
+        c.report_scalar("Loss/signs/real", 1.0);
+        let pending = c.pending("Loss/signs/real").unwrap();
+        assert_eq!(
+            (pending.count, pending.sum, pending.sum_sq),
+            (6.0, 2.0, 6.0)
+        );
+        assert!(
+            c.get("Loss/signs/real").unwrap().count == 0.0,
+            "not before update"
+        );
+        c.update();
+        assert_eq!(c.get("Loss/signs/real").unwrap(), pending);
+        assert_eq!(c.pending("Loss/signs/real").unwrap().count, 0.0);
+        c.report(
+            "Loss/signs/real",
+            &tch::Tensor::from_slice(&[f32::NAN, 1.0]),
+        );
+        c.update();
+        assert!(c.get("Loss/signs/real").unwrap().mean().is_nan());
     }
 }
