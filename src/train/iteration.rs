@@ -8,7 +8,9 @@ use super::adam::{Adam, Parameters, sanitize_gradients};
 use super::augment::AugmentPipe;
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
 use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
-use super::replicas::{RandomStreams, Replica, ReplicaView, add_gradients, trainable_parameters};
+use super::replicas::{
+    Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients, trainable_parameters,
+};
 use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
 use super::stats::Collector;
 use super::trainer::TrainError;
@@ -99,7 +101,7 @@ pub struct TrainState {
     phases: Vec<PhaseSpec>,
     settings: IterationSettings,
     replicas: Vec<Replica>,
-    streams: RandomStreams,
+    mode: ReplicaMode,
 }
 
 impl std::fmt::Debug for TrainState {
@@ -151,24 +153,23 @@ impl TrainState {
             phases,
             settings,
             replicas: Vec::new(),
-            streams: RandomStreams::Shared,
+            mode: ReplicaMode::Sequential,
         })
     }
 
     /// Train data-parallel (`train.gpus`): `replicas` are networks built like G and D on the
-    /// other devices, and `streams` says how their micro-batches draw random numbers (see
-    /// [`super::replicas`]).
+    /// other devices, and `mode` says how they share random numbers and running statistics.
     pub fn with_replicas(
         mut self,
         replicas: Vec<(Generator, Discriminator)>,
-        streams: RandomStreams,
+        mode: ReplicaMode,
     ) -> Result<TrainState, TrainError> {
         self.replicas = replicas
             .into_iter()
             .map(|(g, d)| Replica::new(g, d, self.augment.as_ref()))
             .collect::<Result<_, _>>()
             .map_err(|e| TrainError::Unsupported(e.to_string()))?;
-        self.streams = streams;
+        self.mode = mode;
         Ok(self)
     }
 
@@ -202,7 +203,7 @@ impl TrainState {
         let (batch, batch_gpu) = (i64::from(settings.batch), i64::from(settings.batch_gpu));
         let real_img = inputs.real_img.split(batch_gpu, 0);
         let real_c = inputs.real_c.split(batch_gpu, 0);
-        let seed_base = self.streams.iteration_base();
+        let seed_base = self.mode.iteration_base();
         let phases = self.phases.clone();
         for (k, phase) in phases.iter().enumerate() {
             if !self
@@ -241,17 +242,12 @@ impl TrainState {
                 view.trained(trains_g).clear_gradients();
                 view.trained(trains_g).set_requires_grad(true);
             }
-            let mut current = 0;
+            let mut running = RunningStatistics::start(self.mode, &self.loss.pl_mean, &views);
             for r in 0..real_img.len() {
-                let next = r % views.len();
-                if next != current {
-                    views[current].pass_buffers_to(&views[next]);
-                    self.loss.pl_mean = self.loss.pl_mean.to_device(views[next].device);
-                    current = next;
-                }
-                let view = &views[current];
+                let view = &views[r % views.len()];
+                running.switch_to(r % views.len(), &views, &mut self.loss.pl_mean);
                 if let Some(base) = seed_base {
-                    tch::manual_seed(RandomStreams::micro_batch_seed(base, k, r));
+                    tch::manual_seed(ReplicaMode::micro_batch_seed(base, k, r));
                 }
                 let on_replica = |t: &Tensor| t.to_device(view.device);
                 let (real_img, real_c) = (on_replica(&real_img[r]), on_replica(&real_c[r]));
@@ -277,10 +273,7 @@ impl TrainState {
                     &mut collectors,
                 );
             }
-            if current != 0 {
-                views[current].pass_buffers_to(&views[0]);
-                self.loss.pl_mean = self.loss.pl_mean.to_device(views[0].device);
-            }
+            running.finish(&views, &mut self.loss.pl_mean);
             for view in &views {
                 view.trained(trains_g).set_requires_grad(false);
             }

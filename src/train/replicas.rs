@@ -3,37 +3,35 @@
 //!
 //! A phase computes its `batch / batch_gpu` micro-batches (accumulation rounds) as on one device,
 //! but micro-batch `r` runs on replica `r mod gpus`. Replica 0 is the trained networks themselves;
-//! the others are copies on the other devices. Around each phase:
-//! 1. every replica receives replica 0's parameters and buffers, and the augmentation probability;
-//! 2. between micro-batches the running statistics — the network buffers (`w_avg`, StyleGAN3's
-//!    magnitude EMAs) and the loss's `pl_mean` — travel to the next micro-batch's replica, so they
-//!    are updated in micro-batch order exactly as on one device;
-//! 3. afterwards every replica's gradients are added to replica 0's, which is then cleaned of
-//!    NaN/Inf and stepped.
+//! the others are copies on the other devices. Before each phase every replica receives replica
+//! 0's parameters, buffers and augmentation probability; after it every replica's gradients are
+//! added to replica 0's, which is then cleaned of NaN/Inf and stepped. The running statistics —
+//! the network buffers (`w_avg`, StyleGAN3's magnitude EMAs) and the loss's `pl_mean` — and the
+//! random draws follow the [`ReplicaMode`].
 //!
 //! # What kimg guarantees
 //! * **The gradient does not depend on `gpus`.** It is the sum over the phase's micro-batches of
 //!   `mean(loss) × interval`, as the reference computes it on one GPU. (With several GPUs the
 //!   reference divides its all-reduced sum by `num_gpus`, a constant factor that Adam cancels up
 //!   to its ε; kimg leaves it out so that `gpus` changes nothing.)
-//! * **On the CPU, `gpus = N` computes what `gpus = 1` computes** with the same `batch_gpu`: all
-//!   replicas draw from the one CPU generator in micro-batch order, so only the order in which
-//!   gradients are summed differs. The tests replay the `trainstep_*` fixtures on two replicas.
-//! * **On several CUDA devices the random streams are independent, not identical.** Each device
-//!   has its own generator and seeding gives them all the same seed, so replicas would otherwise
-//!   draw the same noise and augmentations for different micro-batches. With
-//!   [`RandomStreams::PerMicroBatch`] every micro-batch is reseeded from the iteration's seed, the
-//!   phase and the round. Such runs are statistically equivalent to `gpus = 1`, not bitwise equal
-//!   (the reference's ranks also use different seeds).
+//! * **On the CPU, `gpus = N` computes what `gpus = 1` computes** with the same `batch_gpu`
+//!   ([`ReplicaMode::Sequential`]): only the order in which gradients are summed differs. The
+//!   tests replay the `trainstep_*` fixtures on two replicas.
+//! * **On several CUDA devices replicas are independent** ([`ReplicaMode::Independent`]): each
+//!   device has its own generator and seeding gives them all the same seed, so every micro-batch
+//!   is reseeded from the iteration's stream, the phase and the round (no two replicas draw the
+//!   same noise or augmentations), and each replica updates its own running statistics during a
+//!   phase, replica 0's being kept — the reference's multi-GPU behaviour, where each rank tracks
+//!   its own and rank 0's are saved. Such runs are statistically, not bitwise, equivalent to
+//!   `gpus = 1`.
 //! * `batch_gpu` is the reference's accumulation: it decides how many random numbers each
 //!   micro-batch draws and the minibatch-standard-deviation groups (`mbstd_group` must divide it),
 //!   and it scales the summed gradient by the number of rounds, which Adam cancels up to ε.
 //!
-//! Replicas are driven from one thread, in micro-batch order. On CUDA the kernels of one replica
-//! run while the next one's are queued: the reported statistics stay on the devices until a tick
-//! reads them, and the only reads back to the host inside a micro-batch are the reference's own
-//! (the style-mixing cutoff, the augmentation's padding margins). A replica does wait for the
-//! previous micro-batch's running statistics, which only the `Dmain` forward pass updates.
+//! Replicas are driven from one thread, in micro-batch order. On CUDA in independent mode the
+//! kernels of one replica run while the next one's are queued: the reported statistics stay on the
+//! devices until a tick reads them, and the only reads back to the host inside a micro-batch are
+//! the reference's own (the style-mixing cutoff, the augmentation's padding margins).
 
 use tch::{Device, Kind, Tensor, nn::VarStore};
 
@@ -43,35 +41,38 @@ use super::networks::{DiscriminatorNet, GeneratorNet};
 use crate::nets::discriminator::Discriminator;
 use crate::nets::generator::Generator;
 
-/// Where the random numbers of a micro-batch come from.
+/// How replicas share random numbers and running statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RandomStreams {
-    /// From the global generators as seeded by the training loop, in micro-batch order (one
-    /// device, or replicas that share the CPU generator): `gpus` changes no random draw.
-    Shared,
+pub enum ReplicaMode {
+    /// One random stream (the global generators as the training loop seeds them, drawn in
+    /// micro-batch order) and running statistics handed from replica to replica in micro-batch
+    /// order: `gpus` changes nothing but summation order. For one device, or replicas that share
+    /// the CPU generator.
+    Sequential,
     /// Each micro-batch reseeds every generator from the iteration's stream, the phase and the
-    /// round, so replicas on devices with separate generators never repeat each other's draws.
-    PerMicroBatch,
+    /// round, and each replica keeps its own running statistics during a phase, so replicas on
+    /// devices with separate generators neither repeat each other's draws nor wait for each other.
+    Independent,
 }
 
-impl RandomStreams {
-    /// The streams replicas on `devices` need: per micro-batch as soon as two replicas have
-    /// separate generators (several CUDA devices), shared otherwise.
-    pub fn for_devices(devices: &[Device]) -> RandomStreams {
+impl ReplicaMode {
+    /// The mode replicas on `devices` need: independent as soon as two replicas have separate
+    /// generators (several CUDA devices), sequential otherwise.
+    pub fn for_devices(devices: &[Device]) -> ReplicaMode {
         if devices.len() > 1 && devices.iter().any(|d| d.is_cuda()) {
-            RandomStreams::PerMicroBatch
+            ReplicaMode::Independent
         } else {
-            RandomStreams::Shared
+            ReplicaMode::Sequential
         }
     }
 
     /// A value drawn from the CPU generator at the start of an iteration, from which
-    /// [`RandomStreams::micro_batch_seed`] derives the seeds (`None` for shared streams, which
-    /// must not draw anything extra).
+    /// [`ReplicaMode::micro_batch_seed`] derives the seeds (`None` in sequential mode, which must
+    /// not draw anything extra).
     pub fn iteration_base(self) -> Option<u64> {
         match self {
-            RandomStreams::Shared => None,
-            RandomStreams::PerMicroBatch => {
+            ReplicaMode::Sequential => None,
+            ReplicaMode::Independent => {
                 let drawn = Tensor::randint(i64::MAX, [1], (Kind::Int64, Device::Cpu));
                 Some(u64::try_from(drawn.int64_value(&[0])).expect("randint is non-negative"))
             }
@@ -88,6 +89,53 @@ impl RandomStreams {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^= z >> 31;
         i64::try_from(z >> 1).expect("63 bits fit")
+    }
+}
+
+/// The running statistics of a phase as its micro-batches move between replicas: the network
+/// buffers and the loss's `pl_mean` (which the loss holds for the replica computing).
+pub struct RunningStatistics {
+    mode: ReplicaMode,
+    current: usize,
+    /// Each replica's `pl_mean` (independent mode).
+    pl_means: Vec<Tensor>,
+}
+
+impl RunningStatistics {
+    /// Start a phase on replica 0, whose `pl_mean` every replica starts from.
+    pub fn start(mode: ReplicaMode, pl_mean: &Tensor, views: &[ReplicaView<'_>]) -> Self {
+        let pl_means = match mode {
+            ReplicaMode::Sequential => Vec::new(),
+            ReplicaMode::Independent => views.iter().map(|v| pl_mean.to_device(v.device)).collect(),
+        };
+        RunningStatistics {
+            mode,
+            current: 0,
+            pl_means,
+        }
+    }
+
+    /// Let replica `next` compute the next micro-batch.
+    pub fn switch_to(&mut self, next: usize, views: &[ReplicaView<'_>], pl_mean: &mut Tensor) {
+        if next == self.current {
+            return;
+        }
+        match self.mode {
+            ReplicaMode::Sequential => {
+                views[self.current].pass_buffers_to(&views[next]);
+                *pl_mean = pl_mean.to_device(views[next].device);
+            }
+            ReplicaMode::Independent => {
+                self.pl_means[self.current] = pl_mean.shallow_clone();
+                *pl_mean = self.pl_means[next].shallow_clone();
+            }
+        }
+        self.current = next;
+    }
+
+    /// End the phase with replica 0's statistics in place.
+    pub fn finish(mut self, views: &[ReplicaView<'_>], pl_mean: &mut Tensor) {
+        self.switch_to(0, views, pl_mean);
     }
 }
 
@@ -181,8 +229,8 @@ impl ReplicaView<'_> {
         }
     }
 
-    /// Hand the running statistics (the buffers of G and D) to `next`.
-    pub fn pass_buffers_to(&self, next: &ReplicaView<'_>) {
+    /// Hand the buffers of G and D to `next`.
+    fn pass_buffers_to(&self, next: &ReplicaView<'_>) {
         copy_buffers(self.g.var_store(), next.g.var_store());
         copy_buffers(self.d.var_store(), next.d.var_store());
     }
@@ -247,42 +295,42 @@ pub fn add_gradients(into: &Parameters, from: &Parameters) {
 mod tests {
     use tch::Device;
 
-    use super::RandomStreams;
+    use super::ReplicaMode;
 
     #[test]
-    fn streams_are_shared_unless_replicas_have_separate_generators() {
+    fn replicas_are_sequential_unless_they_have_separate_generators() {
         assert_eq!(
-            RandomStreams::for_devices(&[Device::Cpu]),
-            RandomStreams::Shared
+            ReplicaMode::for_devices(&[Device::Cpu]),
+            ReplicaMode::Sequential
         );
         assert_eq!(
-            RandomStreams::for_devices(&[Device::Cpu, Device::Cpu]),
-            RandomStreams::Shared
+            ReplicaMode::for_devices(&[Device::Cpu, Device::Cpu]),
+            ReplicaMode::Sequential
         );
         assert_eq!(
-            RandomStreams::for_devices(&[Device::Cuda(0)]),
-            RandomStreams::Shared
+            ReplicaMode::for_devices(&[Device::Cuda(0)]),
+            ReplicaMode::Sequential
         );
         assert_eq!(
-            RandomStreams::for_devices(&[Device::Cuda(0), Device::Cuda(1)]),
-            RandomStreams::PerMicroBatch
+            ReplicaMode::for_devices(&[Device::Cuda(0), Device::Cuda(1)]),
+            ReplicaMode::Independent
         );
-        assert!(RandomStreams::Shared.iteration_base().is_none());
+        assert!(ReplicaMode::Sequential.iteration_base().is_none());
     }
 
     #[test]
     fn micro_batch_seeds_differ_by_phase_and_round() {
         let mut seeds: Vec<i64> = (0..4)
             .flat_map(|phase| (0..8).map(move |round| (phase, round)))
-            .map(|(phase, round)| RandomStreams::micro_batch_seed(12345, phase, round))
+            .map(|(phase, round)| ReplicaMode::micro_batch_seed(12345, phase, round))
             .collect();
         assert!(seeds.iter().all(|&s| s >= 0));
         seeds.sort_unstable();
         seeds.dedup();
         assert_eq!(seeds.len(), 32);
         assert_ne!(
-            RandomStreams::micro_batch_seed(1, 0, 0),
-            RandomStreams::micro_batch_seed(2, 0, 0)
+            ReplicaMode::micro_batch_seed(1, 0, 0),
+            ReplicaMode::micro_batch_seed(2, 0, 0)
         );
     }
 }

@@ -29,7 +29,7 @@ pub use super::iteration::Progress;
 use super::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use super::loss::{LossConfig, StyleGan2Loss};
 use super::networks::{GeneratorNet, NoiseMode};
-use super::replicas::{RandomStreams, copy_variables};
+use super::replicas::{ReplicaMode, copy_variables};
 use super::schedule::{optimizers, phases, snapshot_due, tick_due};
 use super::stats::format_time;
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
@@ -375,7 +375,7 @@ impl Trainer {
                 ada_kimg: t.derived.ada_kimg,
             },
         )?
-        .with_replicas(replicas, RandomStreams::for_devices(&devices))?;
+        .with_replicas(replicas, ReplicaMode::for_devices(&devices))?;
         let mut trainer = Trainer {
             state,
             label_rng: RandomState::new(seed),

@@ -10,7 +10,7 @@
 use kimg::train::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use kimg::train::loss::StyleGan2Loss;
 use kimg::train::networks::{DiscriminatorNet, GeneratorNet};
-use kimg::train::replicas::RandomStreams;
+use kimg::train::replicas::ReplicaMode;
 use kimg::train::schedule::{optimizers, phases};
 use tch::{Device, Kind, Tensor};
 
@@ -20,7 +20,7 @@ use crate::common::{
 };
 
 /// The fixture's initial state on `replicas` replicas (all on the CPU).
-fn state(fx: &Fixture, replicas: usize, streams: RandomStreams) -> TrainState {
+fn state(fx: &Fixture, replicas: usize, mode: ReplicaMode) -> TrainState {
     let config = &fx.json["config"];
     let f = |v: &serde_json::Value| v.as_f64().unwrap_or(0.0);
     let (g, g_ema) = (fixture_generator(fx), fixture_generator(fx));
@@ -50,7 +50,7 @@ fn state(fx: &Fixture, replicas: usize, streams: RandomStreams) -> TrainState {
         (1..replicas)
             .map(|_| (fixture_generator(fx), fixture_discriminator(fx)))
             .collect(),
-        streams,
+        mode,
     )
     .unwrap();
     state.progress.cur_nimg = config["start_nimg"].as_u64().unwrap();
@@ -116,7 +116,7 @@ fn weights(state: &TrainState) -> Vec<(String, Tensor)> {
 fn check_two_iterations(name: &str, replicas: usize) -> TrainState {
     let fx = Fixture::load(name);
     let _rng = rng_lock();
-    let mut state = state(&fx, replicas, RandomStreams::Shared);
+    let mut state = state(&fx, replicas, ReplicaMode::Sequential);
     let mut worst = 0f64;
     replay(&fx, &mut state, |k, state, iteration| {
         assert_eq!(
@@ -194,22 +194,19 @@ fn two_stylegan3_r_iterations_match_the_reference_on_one_and_two_replicas() {
     check_replicas("trainstep_sg3r");
 }
 
-/// Replicas with their own streams (as on several CUDA devices, here on the CPU): deterministic,
-/// finite, and really drawing other random numbers than the shared stream.
+/// Independent replicas (as on several CUDA devices, here on the CPU): deterministic, finite, and
+/// really drawing other random numbers than sequential ones.
 #[test]
-fn per_micro_batch_streams_are_reproducible_and_independent_of_the_shared_stream() {
+fn independent_replicas_are_reproducible_and_draw_their_own_random_numbers() {
     let fx = Fixture::load("trainstep_sg2");
     let _rng = rng_lock();
-    let run = |streams| {
-        let mut state = state(&fx, 2, streams);
+    let run = |mode| {
+        let mut state = state(&fx, 2, mode);
         replay(&fx, &mut state, |_, _, _| {});
         weights(&state)
     };
-    let (first, second) = (
-        run(RandomStreams::PerMicroBatch),
-        run(RandomStreams::PerMicroBatch),
-    );
-    let shared = run(RandomStreams::Shared);
+    let (first, second) = (run(ReplicaMode::Independent), run(ReplicaMode::Independent));
+    let shared = run(ReplicaMode::Sequential);
     let mut differs = false;
     for (((key, a), (_, b)), (_, c)) in first.iter().zip(&second).zip(&shared) {
         assert!(a.equal(b), "{key}: not reproducible");
@@ -221,6 +218,6 @@ fn per_micro_batch_streams_are_reproducible_and_independent_of_the_shared_stream
     }
     assert!(
         differs,
-        "per-micro-batch streams drew what the shared stream drew"
+        "independent replicas drew what sequential ones drew"
     );
 }
