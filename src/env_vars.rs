@@ -21,3 +21,7 @@ pub const CACHE_DIR: &str = "KIMG_CACHE_DIR";
 /// The feature detector file of the metrics, when `--detector` is not given (default: looked up in
 /// the cache directory).
 pub const DETECTOR: &str = "KIMG_DETECTOR";
+
+/// Where to download the feature detector from when none is found (default: the official URL of
+/// `inception-2015-12-05.pt`); `off` turns downloading off.
+pub const DETECTOR_URL: &str = "KIMG_DETECTOR_URL";

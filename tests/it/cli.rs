@@ -7,7 +7,8 @@ fn kimg() -> Command {
     let mut cmd = Command::cargo_bin("kimg").unwrap();
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
-        .env("KIMG_NO_PROGRESS", "1");
+        .env("KIMG_NO_PROGRESS", "1")
+        .env("KIMG_DETECTOR_URL", "off");
     cmd
 }
 

@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 
 use kimg::data::{Dataset, DatasetOptions};
 use kimg::metrics::cache::cached_dataset_features;
-use kimg::metrics::detector::{Flavour, locate, preprocess};
+use kimg::metrics::detector::{Flavour, OFFICIAL_FILE, locate, locate_local, preprocess};
+use kimg::metrics::download::download;
 use kimg::metrics::fid::frechet_distance;
 use kimg::metrics::inception_score::{NUM_SPLITS, inception_score};
 use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
@@ -250,18 +251,101 @@ fn kimg_fid_compares_two_folders_and_writes_nothing() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("inception-2015-12-05.pt"), "{stderr}");
     assert!(stderr.contains("make setup-metrics"), "{stderr}");
+    // A failed download says why, then the same advice, and leaves nothing in the cache.
+    let out = kimg_command()
+        .env("KIMG_CACHE_DIR", dir.path().join("empty"))
+        .env("KIMG_DETECTOR_URL", "http://127.0.0.1:9/inception.pt")
+        .env_remove("KIMG_DETECTOR")
+        .args(["fid", "a", "b", "--device", "cpu"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("downloading http://127.0.0.1:9/inception.pt"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("make setup-metrics"), "{stderr}");
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("empty")).unwrap().count(),
+        0
+    );
 }
 
+/// Serve `body` over HTTP on localhost for `requests` requests; returns the URL.
+fn serve(body: Vec<u8>, requests: usize) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/inception-2015-12-05.pt",
+        listener.local_addr().unwrap()
+    );
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&body);
+        }
+    });
+    url
+}
+
+/// A download is kept only when it is the expected network: not a web page, not another network;
+/// PyPI's copy of Inception-v3 (when the cache has it) passes.
+#[test]
+fn a_downloaded_detector_is_checked_before_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let error = download(&serve(b"<html>Not here</html>".to_vec(), 1), &cache).unwrap_err();
+    assert!(error.contains("the downloaded file is wrong"), "{error}");
+    let tiny = dir.path().join("tiny.pt");
+    tiny_detector(&tiny);
+    let error = download(&serve(std::fs::read(&tiny).unwrap(), 1), &cache).unwrap_err();
+    assert!(error.contains("probe features instead of 64"), "{error}");
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        0,
+        "nothing kept"
+    );
+    let Ok(Some(real)) = locate_local(None) else {
+        println!("SKIPPED (in part): no Inception detector in the cache to serve");
+        return;
+    };
+    let bytes = std::fs::read(&real).unwrap();
+    let size = bytes.len();
+    let kept = download(&serve(bytes, 1), &cache).unwrap();
+    assert_eq!(kept, cache.join(OFFICIAL_FILE));
+    assert_eq!(std::fs::metadata(&kept).unwrap().len() as usize, size);
+    assert_eq!(
+        std::fs::read_dir(&cache).unwrap().count(),
+        1,
+        "no partial file left"
+    );
+}
+
+/// The `kimg` binary, never downloading a detector.
 fn kimg_command() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("kimg").unwrap();
-    cmd.env("NO_COLOR", "1").env("KIMG_NO_PROGRESS", "1");
+    cmd.env("NO_COLOR", "1")
+        .env("KIMG_NO_PROGRESS", "1")
+        .env("KIMG_DETECTOR_URL", "off");
     cmd
 }
 
 /// The real detector, when `make setup-metrics` (or a download) put it in the cache.
 #[test]
 fn the_real_detector_gives_2048_features() {
-    let Ok(path) = locate(None) else {
+    let Ok(Some(path)) = locate_local(None) else {
         println!("SKIPPED: no Inception detector in the cache (run `make setup-metrics`)");
         return;
     };

