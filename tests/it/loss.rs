@@ -137,3 +137,92 @@ fn every_stylegan3_t_phase_matches_the_reference() {
 fn every_stylegan3_r_phase_matches_the_reference() {
     check_phases("loss_sg3r");
 }
+
+/// The gradients of `phase` for four samples made from the `loss_sg3t` inputs, computed in `rounds`
+/// micro-batches (gain 1 each, no augmentation), by parameter name. The batch is reordered so that every micro-batch
+/// holds the same minibatch-standard-deviation groups as the whole batch (samples `i` and
+/// `i + N/2` form a group).
+fn gradients_in_rounds(fx: &Fixture, phase: Phase, rounds: i64) -> Vec<(String, Tensor)> {
+    let g = fixture_generator(fx);
+    let d = fixture_discriminator(fx);
+    let store = if phase.is_generator() {
+        g.var_store()
+    } else {
+        d.var_store()
+    };
+    set_trainable(store, true);
+    let mut loss = StyleGan2Loss::new(fixture_loss_config(fx), Device::Cpu);
+    let nets = Networks {
+        generator: &g,
+        discriminator: &d,
+        augment: None,
+    };
+    // Whole-batch order [a, b, c, d] groups (a, c) and (b, d): rounds get [a, c] and [b, d].
+    let order = if rounds == 1 {
+        Tensor::from_slice(&[0i64, 1, 2, 3])
+    } else {
+        Tensor::from_slice(&[0i64, 2, 1, 3])
+    };
+    // Four samples from the fixture's two: themselves and mirrored (images) or negated (latents).
+    let four = |key: &str, other: &dyn Fn(&Tensor) -> Tensor| {
+        let two = fx.t(key);
+        Tensor::cat(&[&two, &other(&two)], 0).index_select(0, &order)
+    };
+    let (real_img, real_c, gen_z, gen_c) = (
+        four("input.real_img", &|t| t.flip([3])),
+        four("input.real_c", &Tensor::shallow_clone),
+        four("input.gen_z", &|t| -t),
+        four("input.gen_c", &Tensor::shallow_clone),
+    );
+    let size = 4 / rounds;
+    for r in 0..rounds {
+        let part = |t: &Tensor| t.narrow(0, r * size, size);
+        let (real_img, real_c, gen_z, gen_c) =
+            (part(&real_img), part(&real_c), part(&gen_z), part(&gen_c));
+        let batch = MicroBatch {
+            real_img: &real_img,
+            real_c: &real_c,
+            gen_z: &gen_z,
+            gen_c: &gen_c,
+        };
+        loss.accumulate_gradients(phase, &nets, &batch, 1.0, 0, &mut vec![]);
+    }
+    let mut grads: Vec<(String, Tensor)> = store
+        .variables()
+        .into_iter()
+        .filter(|(_, t)| t.grad().defined())
+        .map(|(name, t)| (name, t.grad().detach().copy()))
+        .collect();
+    grads.sort_by(|a, b| a.0.cmp(&b.0));
+    grads
+}
+
+/// What `batch_gpu` changes: gradient accumulation sums `mean(loss) × gain` over rounds, so where
+/// the math is per sample (StyleGAN3-T has no noise; no augmentation; the same minibatch-stddev
+/// groups) two rounds give exactly twice the one-round gradient, which Adam's step cancels up to
+/// its ε.
+#[test]
+fn two_accumulation_rounds_give_twice_the_whole_batch_gradient() {
+    let fx = Fixture::load("loss_sg3t");
+    let _rng = rng_lock();
+    for phase in [Phase::Gmain, Phase::Dreg] {
+        let whole = gradients_in_rounds(&fx, phase, 1);
+        let rounds = gradients_in_rounds(&fx, phase, 2);
+        assert!(!whole.is_empty());
+        assert_eq!(
+            whole.len(),
+            rounds.len(),
+            "{phase:?}: the same parameters get gradients"
+        );
+        let mut worst = 0f64;
+        for ((name, one), (_, two)) in whole.iter().zip(&rounds) {
+            worst = worst.max(assert_close(
+                &format!("{phase:?} {name}"),
+                two,
+                &(one * 2.0),
+                1e-5,
+            ));
+        }
+        eprintln!("{phase:?}: two rounds vs 2 × one, worst relative difference {worst:.2e}");
+    }
+}
