@@ -1,31 +1,31 @@
 //! What libtorch can compute on here: the version, CUDA/cuDNN availability and devices.
 //!
-//! `kimg doctor` prints a [`Report`]; training resolves `device = "auto"` through [`resolve`].
+//! `kimg doctor` prints a [`Report`]; commands resolve `--device` through [`DeviceChoice::resolve`].
 
 use std::fmt;
 use std::path::PathBuf;
 
-/// Where the training math runs, as a manifest or `--device` spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// Where the math runs, as `--device` spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum DeviceChoice {
     /// CUDA when libtorch sees a GPU, else the CPU.
     #[default]
     Auto,
-    /// Always the CPU.
+    /// The CPU.
     Cpu,
-    /// CUDA, and an environment error if it is unavailable.
+    /// The first CUDA GPU (an error when there is none).
     Cuda,
 }
 
-/// Turn a [`DeviceChoice`] into a `tch` device (the first GPU for CUDA).
-///
-/// Returns `None` when CUDA was demanded but libtorch cannot use it.
-pub fn resolve(choice: DeviceChoice) -> Option<tch::Device> {
-    match choice {
-        DeviceChoice::Cpu => Some(tch::Device::Cpu),
-        DeviceChoice::Auto => Some(tch::Device::cuda_if_available()),
-        DeviceChoice::Cuda => tch::Cuda::is_available().then_some(tch::Device::Cuda(0)),
+impl DeviceChoice {
+    /// The `tch` device (the first GPU for CUDA), or `None` when CUDA was demanded but libtorch
+    /// cannot use it.
+    pub fn resolve(self) -> Option<tch::Device> {
+        match self {
+            DeviceChoice::Cpu => Some(tch::Device::Cpu),
+            DeviceChoice::Auto => Some(tch::Device::cuda_if_available()),
+            DeviceChoice::Cuda => tch::Cuda::is_available().then_some(tch::Device::Cuda(0)),
+        }
     }
 }
 

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::train::DeviceArg;
+use super::train::device;
 use crate::data::{Dataset, DatasetOptions};
+use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::metrics::cache::cached_dataset_features;
 use crate::metrics::detector::cache_dir;
@@ -32,12 +33,12 @@ pub(crate) struct FidArgs {
     pub(crate) cache: bool,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) device: DeviceArg,
+    pub(crate) device: DeviceChoice,
 }
 
 /// Run `kimg fid`.
 pub(crate) fn run(args: &FidArgs) -> Result<ExitCode, Error> {
-    let device = args.device.device()?;
+    let device = device(args.device)?;
     let detector = Detector::find(args.detector.as_deref(), device)?;
     let cache = if args.cache { cache_dir() } else { None };
     let capture = Capture {

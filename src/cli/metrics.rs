@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::train::DeviceArg;
+use super::train::device;
+use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::generate::load_generator;
 use crate::metrics::{MetricRunner, RealData};
@@ -40,7 +41,7 @@ pub(crate) struct MetricsArgs {
     pub(crate) data: Option<PathBuf>,
     /// Where to compute.
     #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) device: DeviceArg,
+    pub(crate) device: DeviceChoice,
 }
 
 /// The run's snapshots, oldest first.
@@ -94,7 +95,7 @@ pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, Error> {
     if let Some(data) = &args.data {
         real.path.clone_from(data);
     }
-    let device = args.device.device()?;
+    let device = device(args.device)?;
     let runner = MetricRunner::new(&args.metrics, real, args.detector.as_deref(), device)?
         .ok_or_else(|| Error::Usage("--metrics: no metric given".into()))?;
     for snapshot in &selected {

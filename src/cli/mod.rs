@@ -64,6 +64,9 @@ pub(crate) enum Command {
 /// Parse the process arguments, run the command, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Train(args) = &cli.command {
+        train::prefer_passive_openmp(args);
+    }
     match run(cli) {
         Ok(code) => code,
         Err(crate::error::Error::BrokenPipe) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::builder::PossibleValuesParser;
 
 use crate::data::{Dataset, DatasetOptions};
+use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::manifest::cfg::{Aug, Cfg, METRICS};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
@@ -37,7 +38,7 @@ pub(crate) struct TrainArgs {
     pub(crate) manifest: Option<PathBuf>,
     /// Where to compute: `auto` (CUDA when available), `cpu` or `cuda`.
     #[arg(long, value_enum, default_value = "auto")]
-    pub(crate) device: DeviceArg,
+    pub(crate) device: DeviceChoice,
     /// Base configuration.
     #[arg(long, value_parser = PossibleValuesParser::new(Cfg::ALL.map(Cfg::name)))]
     pub(crate) cfg: Option<String>,
@@ -130,29 +131,46 @@ pub(crate) struct TrainArgs {
     pub(crate) set: Vec<Override>,
 }
 
-/// `--device`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(crate) enum DeviceArg {
-    /// CUDA when libtorch sees a GPU, else the CPU.
-    Auto,
-    /// The CPU.
-    Cpu,
-    /// The first CUDA GPU (an error when there is none).
-    Cuda,
+/// Make idle OpenMP workers sleep when training on the CPU: libgomp reads
+/// [`OMP_WAIT_POLICY`](crate::env_vars::OMP_WAIT_POLICY) when it loads, before `main`, so unless
+/// the user set it, `kimg train` re-executes itself once with `PASSIVE` (the process keeps its PID).
+/// Spinning workers starve the busy ones on shared cores (measured 2–6× slower, BENCHMARKS.md).
+pub(crate) fn prefer_passive_openmp(args: &TrainArgs) {
+    use std::os::unix::process::CommandExt as _;
+    let policy = crate::env_vars::OMP_WAIT_POLICY;
+    if std::env::var_os(policy).is_some() || args.device.resolve() != Some(tch::Device::Cpu) {
+        return;
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        // `exec` returns only when it failed; then train with the policy as it is.
+        let _ = std::process::Command::new(exe)
+            .args(std::env::args_os().skip(1))
+            .env(policy, "PASSIVE")
+            .exec();
+    }
 }
 
-impl DeviceArg {
-    /// The device, or an environment error when CUDA is demanded but unavailable.
-    pub(crate) fn device(self) -> Result<tch::Device, Error> {
-        match self {
-            DeviceArg::Cpu => Ok(tch::Device::Cpu),
-            DeviceArg::Auto => Ok(tch::Device::cuda_if_available()),
-            DeviceArg::Cuda if tch::Cuda::is_available() => Ok(tch::Device::Cuda(0)),
-            DeviceArg::Cuda => Err(Error::Environment(
-                "--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into(),
-            )),
+/// `cpu (2 threads, OMP_WAIT_POLICY=PASSIVE)` or `cuda:0 (2 GPUs)`, for the start-up lines.
+fn describe_device(device: tch::Device, gpus: u32) -> String {
+    match device {
+        tch::Device::Cuda(first) => {
+            let plural = if gpus == 1 { "" } else { "s" };
+            format!("cuda:{first} ({gpus} GPU{plural})")
         }
+        tch::Device::Cpu => {
+            let policy = crate::env_vars::OMP_WAIT_POLICY;
+            let value = std::env::var(policy).unwrap_or_else(|_| "unset".into());
+            format!("cpu ({} threads, {policy}={value})", tch::get_num_threads())
+        }
+        other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// The device of `--device`, or an environment error when CUDA is demanded but unavailable.
+pub(crate) fn device(choice: DeviceChoice) -> Result<tch::Device, Error> {
+    choice.resolve().ok_or_else(|| {
+        Error::Environment("--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into())
+    })
 }
 
 /// A parsed `--metrics` value.
@@ -275,7 +293,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
     spec.data.path = Some(data.clone());
     ui::println("Training options:")?;
     ui::println(&serde_json::to_string_pretty(&spec).expect("specs serialise"))?;
-    let device = args.device.device()?;
+    let device = device(args.device)?;
     if args.dry_run {
         ui::println("\nDry run; exiting.")?;
         return Ok(ExitCode::SUCCESS);
@@ -289,6 +307,10 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         check_identity(&run_dir, &spec, &dataset)?;
     }
     ui::println(&format!("\nOutput directory: {}", run_dir.display()))?;
+    ui::println(&format!(
+        "Device: {}",
+        describe_device(device, spec.train.gpus)
+    ))?;
     let device_name = format!("{device:?}").to_lowercase();
     let monitor = if args.run_dir.is_some() {
         TrainMonitor::in_run_dir(

@@ -355,7 +355,7 @@ fn spawn(
         command.env("OMP_NUM_THREADS", threads.to_string());
         // Idle OpenMP workers sleep instead of spinning: with several runs sharing the cores,
         // spinning workers starve the busy ones (measured 2–6× slower, see BENCHMARKS.md).
-        command.env("OMP_WAIT_POLICY", "PASSIVE");
+        command.env(crate::env_vars::OMP_WAIT_POLICY, "PASSIVE");
     } else {
         command.env(
             "CUDA_VISIBLE_DEVICES",

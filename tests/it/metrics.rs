@@ -394,6 +394,7 @@ fn train_tiny(
         .args(["train", "--device", "cpu", "--outdir", outdir, "--manifest"])
         .arg(manifest)
         .args(["--metrics", metrics])
+        .env_remove("OMP_WAIT_POLICY")
         .current_dir(dir)
         .output()
         .unwrap();
@@ -402,6 +403,9 @@ fn train_tiny(
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // On the CPU `kimg train` re-executed itself with sleeping OpenMP workers.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("OMP_WAIT_POLICY=PASSIVE"), "{stdout}");
     std::fs::read_dir(dir.join(outdir))
         .unwrap()
         .next()
