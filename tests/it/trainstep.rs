@@ -7,9 +7,9 @@
 //! The same iterations on two data-parallel replicas (one accumulation round each) must match the
 //! reference and the one-replica run, which differ only in the order gradients are summed.
 
+use kimg::nets::state::state_tensors;
 use kimg::train::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use kimg::train::loss::StyleGan2Loss;
-use kimg::train::networks::{DiscriminatorNet, GeneratorNet};
 use kimg::train::replicas::ReplicaMode;
 use kimg::train::schedule::{optimizers, phases};
 use tch::{Device, Kind, Tensor};
@@ -93,22 +93,11 @@ fn replay(
 
 /// Every G, D and G_ema tensor of a state, named `G.…`, `D.…`, `G_ema.…`.
 fn weights(state: &TrainState) -> Vec<(String, Tensor)> {
-    [
-        ("G", state.g.var_store()),
-        ("D", state.d.var_store()),
-        ("G_ema", state.g_ema.var_store()),
-    ]
-    .into_iter()
-    .flat_map(|(prefix, store)| {
-        let mut named: Vec<(String, Tensor)> = store
-            .variables()
-            .into_iter()
-            .map(|(name, t)| (format!("{prefix}.{name}"), t))
-            .collect();
-        named.sort_by(|a, b| a.0.cmp(&b.0));
-        named
-    })
-    .collect()
+    state
+        .network_stores()
+        .into_iter()
+        .flat_map(|(store, prefix)| state_tensors(store, prefix))
+        .collect()
 }
 
 /// Run the fixture's two iterations on `replicas` replicas, compare everything after each with
