@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
 
 use crate::manifest::Arch;
-use crate::nets::generator::Generator;
+use crate::nets::generator::{Generator, stylegan3_arch};
 use crate::nets::state::load_state;
 use crate::numpy_rng::RandomState;
 use crate::snapshot::file::SnapshotFile;
@@ -76,11 +76,7 @@ pub fn load_generator(path: &Path, device: Device) -> Result<Generator, Generate
             .iter()
             .any(|(name, _)| name == "synthesis.input.freqs")
         {
-            if module.init_kwargs["use_radial_filters"] == true {
-                Arch::Stylegan3R
-            } else {
-                Arch::Stylegan3T
-            }
+            stylegan3_arch(&module.init_kwargs)
         } else {
             Arch::Stylegan2
         };

@@ -16,6 +16,15 @@ pub enum Generator {
     Stylegan3(Stylegan3Generator),
 }
 
+/// The StyleGAN3 configuration that `G_kwargs` build: `-R` with radial filters, else `-T`.
+pub fn stylegan3_arch(kwargs: &serde_json::Value) -> Arch {
+    if kwargs["use_radial_filters"] == true {
+        Arch::Stylegan3R
+    } else {
+        Arch::Stylegan3T
+    }
+}
+
 impl Generator {
     /// Build the `arch` generator from its constructor arguments (`G_kwargs`, official names).
     pub fn from_kwargs(

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use kimg::manifest::Arch;
 use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
-use kimg::nets::generator::Generator;
+use kimg::nets::generator::{Generator, stylegan3_arch};
 use kimg::nets::state::load_state;
 use kimg::train::augment::{AugmentConfig, AugmentPipe};
 use kimg::train::loss::LossConfig;
@@ -99,10 +99,8 @@ pub(crate) fn fixture_generator(fx: &Fixture) -> Generator {
     let config = &fx.json["config"];
     let arch = if config["G_class"].as_str().unwrap().contains("stylegan2") {
         Arch::Stylegan2
-    } else if config["G_kwargs"]["use_radial_filters"] == true {
-        Arch::Stylegan3R
     } else {
-        Arch::Stylegan3T
+        stylegan3_arch(&config["G_kwargs"])
     };
     let g = Generator::from_kwargs(arch, &config["G_kwargs"], Device::Cpu).unwrap();
     load_state(g.var_store(), &init_state(fx), "G.", true).unwrap();
