@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup setup-metrics build demo test bench slurm-up slurm-down
+.PHONY: setup setup-metrics setup-cuda build build-cuda demo test bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -56,6 +56,21 @@ $(DETECTOR):
 ## build: the kimg binary.
 build: setup
 	$(CARGO) build --locked --bin kimg
+
+## setup-cuda: nvcc and its headers from PyPI (CUDA 13.0, the torch wheel's) into the venv, for
+## build-cuda on a machine without the CUDA toolkit.
+NVCC_STAMP := $(VENV)/.nvcc-13.0
+setup-cuda: setup $(NVCC_STAMP)
+
+$(NVCC_STAMP):
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q "nvidia-cuda-nvcc==13.0.*" \
+	  "nvidia-cuda-crt==13.0.*" "nvidia-nvvm==13.0.*" "nvidia-cuda-cccl==13.0.*"
+	@touch $@
+
+## build-cuda: kimg with the fused kernels' CUDA launchers (the `cuda` feature); nvcc comes from
+## NVCC, else CUDA_HOME, else `make setup-cuda`. KIMG_CUDA_ARCHS picks the GPUs (75;80;86;89;90).
+build-cuda: setup
+	$(CARGO) build --locked --features cuda --bin kimg
 
 ## demo: train the quickstart manifest on the bundled Fashion-MNIST subset (CPU or GPU, ~10 min on
 ## two CPU cores); results in runs/quickstart/<id>-…/ (fakes*.png, stats.jsonl, snapshots).

@@ -41,6 +41,107 @@ fn main() {
         println!("cargo:rustc-cfg=kimg_libtorch_cuda");
     }
     println!("cargo:rustc-check-cfg=cfg(kimg_libtorch_cuda)");
+    compile_kernels(&libtorch);
+}
+
+/// Compile the fused ops of `kernels/` against libtorch's headers: the differentiable C interface
+/// and the CPU launchers always, the CUDA launchers with the `cuda` feature (which needs `nvcc`).
+fn compile_kernels(libtorch: &Path) {
+    let root =
+        Path::new(&env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it")).join("kernels");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let headers = [
+        libtorch.join("include"),
+        libtorch.join("include/torch/csrc/api/include"),
+    ];
+    let cuda = env::var_os("CARGO_FEATURE_CUDA").is_some();
+    let mut cpp = cc::Build::new();
+    cpp.cpp(true)
+        .std("c++20")
+        .opt_level(3)
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .flag("-Wextra")
+        .file(root.join("api.cpp"))
+        .file(root.join("bias_act_cpu.cpp"));
+    for dir in &headers {
+        cpp.flag("-isystem")
+            .flag(dir.to_str().expect("UTF-8 libtorch path"));
+    }
+    if cuda {
+        cpp.define("KIMG_CUDA", None);
+    }
+    cpp.compile("kimg_kernels");
+    if cuda {
+        compile_cuda_launchers(&root, libtorch, &headers);
+    }
+}
+
+/// The CUDA launchers, compiled by `$NVCC`, else `$CUDA_HOME/bin/nvcc`, else the `nvcc` that PyPI's
+/// `nvidia-cuda-nvcc` puts beside libtorch's CUDA libraries (`make setup-cuda`), for the GPU
+/// architectures of `$KIMG_CUDA_ARCHS` (default `75;80;86;89;90`, plus PTX of the last one for
+/// newer GPUs), then archived by `cc`.
+fn compile_cuda_launchers(root: &Path, libtorch: &Path, headers: &[PathBuf]) {
+    println!("cargo:rerun-if-env-changed=NVCC");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=KIMG_CUDA_ARCHS");
+    let pypi_cuda = libtorch.join("../nvidia/cu13");
+    let cuda_home = env::var_os("CUDA_HOME").map(PathBuf::from);
+    let nvcc = env::var_os("NVCC")
+        .map(PathBuf::from)
+        .or_else(|| cuda_home.as_ref().map(|home| home.join("bin/nvcc")))
+        .filter(|path| path.exists())
+        .or_else(|| Some(pypi_cuda.join("bin/nvcc")).filter(|path| path.exists()))
+        .unwrap_or_else(|| {
+            panic!("the `cuda` feature needs nvcc: set NVCC or CUDA_HOME, or run `make setup-cuda`")
+        });
+    let toolkit = nvcc
+        .parent()
+        .and_then(Path::parent)
+        .expect("nvcc lives in <toolkit>/bin");
+    let archs = env::var("KIMG_CUDA_ARCHS").unwrap_or_else(|_| "75;80;86;89;90".into());
+    let object =
+        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it")).join("bias_act_cuda.o");
+    let mut command = std::process::Command::new(&nvcc);
+    command
+        .args(["-c", "-std=c++17", "-O3", "-Xcompiler", "-fPIC"])
+        .args(["-D_GLIBCXX_USE_CXX11_ABI=1", "-DKIMG_CUDA"])
+        .arg(format!("-I{}", toolkit.join("include").display()))
+        .arg(format!("-I{}", pypi_cuda.join("include").display()));
+    for dir in headers {
+        command.arg("-isystem").arg(dir);
+    }
+    let mut last = "";
+    for arch in archs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
+        command.arg(format!("-gencode=arch=compute_{arch},code=sm_{arch}"));
+        last = arch;
+    }
+    if !last.is_empty() {
+        command.arg(format!("-gencode=arch=compute_{last},code=compute_{last}"));
+    }
+    command
+        .arg(root.join("bias_act_cuda.cu"))
+        .arg("-o")
+        .arg(&object);
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
+    assert!(status.success(), "nvcc failed on kernels/bias_act_cuda.cu");
+    cc::Build::new()
+        .object(&object)
+        .compile("kimg_kernels_cuda");
+    // The CUDA runtime the launchers call: libtorch's own (PyPI ships only the versioned name).
+    let runtime = [
+        cuda_home.map(|home| home.join("lib64/libcudart.so")),
+        Some(pypi_cuda.join("lib/libcudart.so.13")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|path| path.exists())
+    .expect("no libcudart.so: set CUDA_HOME");
+    println!("cargo:rustc-link-arg={}", runtime.display());
+    if let Some(dir) = runtime.parent() {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
+    }
 }
 
 /// Write `$OUT_DIR/builtin_presets.rs`: every `presets/**/*.toml` as `(name, text)`, sorted, so the

@@ -49,6 +49,8 @@ pub struct Report {
     pub libtorch_dir: Option<PathBuf>,
     /// Whether the binary links `libtorch_cuda` (a CUDA build of libtorch).
     pub linked_with_cuda: bool,
+    /// Whether the fused kernels' CUDA launchers are compiled in (the `cuda` feature).
+    pub fused_cuda_kernels: bool,
     /// Whether CUDA is usable now (driver and at least one GPU present).
     pub cuda_available: bool,
     /// Whether cuDNN is usable now.
@@ -77,6 +79,7 @@ impl Report {
             libtorch_version: libtorch_version(),
             libtorch_dir: option_env!("KIMG_LIBTORCH_DIR").map(PathBuf::from),
             linked_with_cuda: cfg!(kimg_libtorch_cuda),
+            fused_cuda_kernels: crate::ops::fused::cuda_launchers(),
             cuda_available,
             cudnn_available: tch::Cuda::cudnn_is_available(),
             gpus,
@@ -134,6 +137,15 @@ impl fmt::Display for Report {
             None => writeln!(f, "found at     (unknown: built without LIBTORCH)")?,
         }
         writeln!(f, "CUDA build   {}", yes_no(self.linked_with_cuda))?;
+        writeln!(
+            f,
+            "CUDA kernels {}",
+            if self.fused_cuda_kernels {
+                "fused bias_act (built with the `cuda` feature)"
+            } else {
+                "none: the reference ops (build with `make build-cuda` for fused ones)"
+            }
+        )?;
         writeln!(f, "CUDA usable  {}", yes_no(self.cuda_available))?;
         writeln!(f, "cuDNN usable {}", yes_no(self.cudnn_available))?;
         if self.gpus.is_empty() {

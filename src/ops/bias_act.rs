@@ -109,8 +109,19 @@ impl BiasAct {
     }
 }
 
-/// `act(x + b) · gain`, clamped: `b` is broadcast along `options.dim`.
+/// `act(x + b) · gain`, clamped: `b` is broadcast along `options.dim`. On CUDA, with the fused
+/// kernels compiled in (the `cuda` feature), one fused op ([`super::fused`]); else the reference
+/// ops ([`bias_act_reference`]).
 pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Tensor {
+    if x.device().is_cuda() && super::fused::cuda_launchers() && super::fused::supports(options) {
+        return super::fused::bias_act(x, b, options)
+            .unwrap_or_else(|error| panic!("fused bias_act: {error}"));
+    }
+    bias_act_reference(x, b, options)
+}
+
+/// [`bias_act`] as the reference computes it on the CPU: one tensor op per step.
+pub fn bias_act_reference(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Tensor {
     let biased = match b {
         Some(b) => {
             let shape: Vec<i64> = (0..x.dim())

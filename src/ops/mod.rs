@@ -6,6 +6,7 @@ pub mod conv2d_resample;
 pub mod equivariance;
 pub mod filtered_lrelu;
 pub mod filters;
+pub mod fused;
 pub mod misc;
 pub mod modconv;
 pub mod upfirdn2d;
