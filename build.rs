@@ -61,8 +61,7 @@ fn compile_kernels(libtorch: &Path) {
         .opt_level(3)
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .flag("-Wextra")
-        .file(root.join("api.cpp"))
-        .file(root.join("bias_act_cpu.cpp"));
+        .files(sources(&root, "cpp"));
     for dir in &headers {
         cpp.flag("-isystem")
             .flag(dir.to_str().expect("UTF-8 libtorch path"));
@@ -99,36 +98,52 @@ fn compile_cuda_launchers(root: &Path, libtorch: &Path, headers: &[PathBuf]) {
         .and_then(Path::parent)
         .expect("nvcc lives in <toolkit>/bin");
     let archs = env::var("KIMG_CUDA_ARCHS").unwrap_or_else(|_| "75;80;86;89;90".into());
-    let object =
-        PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it")).join("bias_act_cuda.o");
-    let mut command = std::process::Command::new(&nvcc);
-    command
-        .args(["-c", "-std=c++17", "-O3", "-Xcompiler", "-fPIC"])
-        .args(["-D_GLIBCXX_USE_CXX11_ABI=1", "-DKIMG_CUDA"])
-        .arg(format!("-I{}", toolkit.join("include").display()))
-        .arg(format!("-I{}", pypi_cuda.join("include").display()));
+    let mut flags: Vec<std::ffi::OsString> = [
+        "-c",
+        "-std=c++17",
+        "-O3",
+        "-Xcompiler",
+        "-fPIC",
+        "-D_GLIBCXX_USE_CXX11_ABI=1",
+        "-DKIMG_CUDA",
+    ]
+    .into_iter()
+    .map(Into::into)
+    .collect();
+    flags.push(format!("-I{}", toolkit.join("include").display()).into());
+    flags.push(format!("-I{}", pypi_cuda.join("include").display()).into());
     for dir in headers {
-        command.arg("-isystem").arg(dir);
+        flags.push("-isystem".into());
+        flags.push(dir.into());
     }
-    let mut last = "";
-    for arch in archs.split(';').map(str::trim).filter(|a| !a.is_empty()) {
-        command.arg(format!("-gencode=arch=compute_{arch},code=sm_{arch}"));
-        last = arch;
+    let archs: Vec<&str> = archs
+        .split(';')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect();
+    for arch in &archs {
+        flags.push(format!("-gencode=arch=compute_{arch},code=sm_{arch}").into());
     }
-    if !last.is_empty() {
-        command.arg(format!("-gencode=arch=compute_{last},code=compute_{last}"));
+    if let Some(last) = archs.last() {
+        flags.push(format!("-gencode=arch=compute_{last},code=compute_{last}").into());
     }
-    command
-        .arg(root.join("bias_act_cuda.cu"))
-        .arg("-o")
-        .arg(&object);
-    let status = command
-        .status()
-        .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
-    assert!(status.success(), "nvcc failed on kernels/bias_act_cuda.cu");
-    cc::Build::new()
-        .object(&object)
-        .compile("kimg_kernels_cuda");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets it"));
+    let mut archive = cc::Build::new();
+    for source in sources(root, "cu") {
+        let object = out_dir
+            .join(source.file_name().expect("a file"))
+            .with_extension("o");
+        let status = std::process::Command::new(&nvcc)
+            .args(&flags)
+            .arg(&source)
+            .arg("-o")
+            .arg(&object)
+            .status()
+            .unwrap_or_else(|e| panic!("running {}: {e}", nvcc.display()));
+        assert!(status.success(), "nvcc failed on {}", source.display());
+        archive.object(&object);
+    }
+    archive.compile("kimg_kernels_cuda");
     // The CUDA runtime the launchers call: libtorch's own (PyPI ships only the versioned name).
     let runtime = [
         cuda_home.map(|home| home.join("lib64/libcudart.so")),
@@ -142,6 +157,17 @@ fn compile_cuda_launchers(root: &Path, libtorch: &Path, headers: &[PathBuf]) {
     if let Some(dir) = runtime.parent() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
     }
+}
+
+/// The files of `dir` ending in `.{extension}`, sorted.
+fn sources(dir: &Path, extension: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|e| e == extension))
+        .collect();
+    files.sort();
+    files
 }
 
 /// Write `$OUT_DIR/builtin_presets.rs`: every `presets/**/*.toml` as `(name, text)`, sorted, so the

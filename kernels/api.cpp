@@ -5,6 +5,8 @@
 // to `dy`. As in the official CUDA path, the second derivative with respect to `x` and `b` of
 // these piecewise-linear activations is not formed: those inputs get no gradient from it.
 //
+// `Upfirdn2d` and `Upfirdn2dAdjoint` are each other's backward.
+//
 // Tensors cross the C interface as `at::Tensor*` (what `tch::Tensor` wraps). Every entry point
 // returns `nullptr` on success or an error message to free with `kimg_free_error`.
 
@@ -124,6 +126,124 @@ struct BiasAct : public Function<BiasAct> {
   }
 };
 
+// What an upfirdn2d is given: factors and paddings; the sizes follow from the tensors.
+struct Upfirdn2dArgs {
+  int64_t up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1;
+};
+
+const char* const kUpfirdn2dKeys[] = {"up_x",   "up_y",   "down_x", "down_y",
+                                      "pad_x0", "pad_x1", "pad_y0", "pad_y1"};
+
+void save_args(AutogradContext* ctx, const Upfirdn2dArgs& a) {
+  const int64_t values[] = {a.up_x, a.up_y, a.down_x, a.down_y,
+                            a.pad_x0, a.pad_x1, a.pad_y0, a.pad_y1};
+  for (int i = 0; i < 8; ++i) {
+    ctx->saved_data[kUpfirdn2dKeys[i]] = values[i];
+  }
+}
+
+Upfirdn2dArgs args_of(AutogradContext* ctx) {
+  int64_t v[8];
+  for (int i = 0; i < 8; ++i) {
+    v[i] = ctx->saved_data[kUpfirdn2dKeys[i]].toInt();
+  }
+  return Upfirdn2dArgs{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+}
+
+// The geometry of upfirdn2d on an input of `in_h × in_w` with a `k_h × k_w` kernel.
+Upfirdn2dParams geometry(const Upfirdn2dArgs& a, int64_t in_h, int64_t in_w, int64_t k_h,
+                         int64_t k_w) {
+  TORCH_CHECK(a.up_x >= 1 && a.up_y >= 1 && a.down_x >= 1 && a.down_y >= 1,
+              "upfirdn2d: factors must be at least 1");
+  const int64_t span_h = in_h * a.up_y + a.pad_y0 + a.pad_y1 - k_h;
+  const int64_t span_w = in_w * a.up_x + a.pad_x0 + a.pad_x1 - k_w;
+  TORCH_CHECK(span_h >= 0 && span_w >= 0, "upfirdn2d: the filter is larger than the signal");
+  return Upfirdn2dParams{a.up_x,  a.up_y,  a.down_x, a.down_y,
+                         a.pad_x0, a.pad_y0, in_h,    in_w,
+                         span_h / a.down_y + 1, span_w / a.down_x + 1, k_h, k_w};
+}
+
+// The op (`adjoint = false`: `in` is x, the result has the output's size) or its adjoint
+// (`in` is the output gradient, the result has the input's size), on contiguous tensors.
+at::Tensor launch_upfirdn2d(const at::Tensor& in, const at::Tensor& k, const Upfirdn2dParams& p,
+                            bool adjoint) {
+  TORCH_CHECK(in.dim() == 4 && k.dim() == 2, "upfirdn2d: x must be [N, C, H, W], k [kh, kw]");
+  const at::Tensor inc = in.contiguous();
+  const at::ScalarType kernel_type =
+      in.scalar_type() == at::kDouble ? at::kDouble : at::kFloat;
+  const at::Tensor kc = k.to(in.device(), kernel_type).contiguous();
+  at::Tensor out = at::empty({in.size(0), in.size(1), adjoint ? p.in_h : p.out_h,
+                              adjoint ? p.in_w : p.out_w},
+                             inc.options());
+  if (inc.is_cuda()) {
+#ifdef KIMG_CUDA
+    upfirdn2d_cuda(inc, kc, out, p, adjoint);
+#else
+    TORCH_CHECK(false, "kimg was built without the CUDA launchers (cargo feature `cuda`)");
+#endif
+  } else {
+    upfirdn2d_cpu(inc, kc, out, p, adjoint);
+  }
+  return out;
+}
+
+struct Upfirdn2dAdjoint;
+
+// upfirdn2d; its backward is the adjoint, whose backward is upfirdn2d again (both linear), so
+// gradients of any order exist. The kernel gets no gradient, as in the reference.
+struct Upfirdn2d : public Function<Upfirdn2d> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& k,
+                            int64_t up_x, int64_t up_y, int64_t down_x, int64_t down_y,
+                            int64_t pad_x0, int64_t pad_x1, int64_t pad_y0, int64_t pad_y1) {
+    const Upfirdn2dArgs a{up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1};
+    const Upfirdn2dParams p = geometry(a, x.size(2), x.size(3), k.size(0), k.size(1));
+    save_args(ctx, a);
+    ctx->saved_data["in_h"] = x.size(2);
+    ctx->saved_data["in_w"] = x.size(3);
+    ctx->save_for_backward({k});
+    return launch_upfirdn2d(x, k, p, false);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+// The adjoint of upfirdn2d for an input of `in_h × in_w`.
+struct Upfirdn2dAdjoint : public Function<Upfirdn2dAdjoint> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& dy, const at::Tensor& k,
+                            int64_t up_x, int64_t up_y, int64_t down_x, int64_t down_y,
+                            int64_t pad_x0, int64_t pad_x1, int64_t pad_y0, int64_t pad_y1,
+                            int64_t in_h, int64_t in_w) {
+    const Upfirdn2dArgs a{up_x, up_y, down_x, down_y, pad_x0, pad_x1, pad_y0, pad_y1};
+    const Upfirdn2dParams p = geometry(a, in_h, in_w, k.size(0), k.size(1));
+    TORCH_CHECK(dy.size(2) == p.out_h && dy.size(3) == p.out_w,
+                "upfirdn2d: the gradient has the wrong size");
+    save_args(ctx, a);
+    ctx->save_for_backward({k});
+    return launch_upfirdn2d(dy, k, p, true);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor k = ctx->get_saved_variables()[0];
+    const Upfirdn2dArgs a = args_of(ctx);
+    const at::Tensor d_dy = Upfirdn2d::apply(grads[0], k, a.up_x, a.up_y, a.down_x, a.down_y,
+                                             a.pad_x0, a.pad_x1, a.pad_y0, a.pad_y1);
+    variable_list out(13);
+    out[0] = d_dy;
+    return out;
+  }
+};
+
+variable_list Upfirdn2d::backward(AutogradContext* ctx, variable_list grads) {
+  const at::Tensor k = ctx->get_saved_variables()[0];
+  const Upfirdn2dArgs a = args_of(ctx);
+  const at::Tensor dx = Upfirdn2dAdjoint::apply(
+      grads[0], k, a.up_x, a.up_y, a.down_x, a.down_y, a.pad_x0, a.pad_x1, a.pad_y0, a.pad_y1,
+      ctx->saved_data["in_h"].toInt(), ctx->saved_data["in_w"].toInt());
+  variable_list out(11);
+  out[0] = dx;
+  return out;
+}
+
 char* error_message(const char* what) {
   const size_t n = std::strlen(what) + 1;
   char* copy = static_cast<char*>(std::malloc(n));
@@ -145,6 +265,20 @@ char* kimg_bias_act(at::Tensor** out, const at::Tensor* x, const at::Tensor* b, 
     // No bias is an empty one: custom functions take no undefined tensors.
     const at::Tensor bias = b != nullptr ? *b : at::empty({0}, x->options());
     *out = new at::Tensor(kimg::BiasAct::apply(*x, bias, dim, act, alpha, gain, clamp));
+    return nullptr;
+  } catch (const std::exception& e) {
+    return kimg::error_message(e.what());
+  }
+}
+
+// `*out = upfirdn2d(x)` with the correlation kernel `k [kh, kw]` (flipped, scaled and expanded by
+// the caller), with autograd; see Upfirdn2d.
+char* kimg_upfirdn2d(at::Tensor** out, const at::Tensor* x, const at::Tensor* k, int64_t up_x,
+                     int64_t up_y, int64_t down_x, int64_t down_y, int64_t pad_x0, int64_t pad_x1,
+                     int64_t pad_y0, int64_t pad_y1) {
+  try {
+    *out = new at::Tensor(kimg::Upfirdn2d::apply(*x, *k, up_x, up_y, down_x, down_y, pad_x0,
+                                                 pad_x1, pad_y0, pad_y1));
     return nullptr;
   } catch (const std::exception& e) {
     return kimg::error_message(e.what());

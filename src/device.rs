@@ -141,7 +141,7 @@ impl fmt::Display for Report {
             f,
             "CUDA kernels {}",
             if self.fused_cuda_kernels {
-                "fused bias_act (built with the `cuda` feature)"
+                "fused bias_act and upfirdn2d (built with the `cuda` feature)"
             } else {
                 "none: the reference ops (build with `make build-cuda` for fused ones)"
             }

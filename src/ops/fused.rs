@@ -1,15 +1,17 @@
 //! The fused ops of `kernels/`, compiled by `build.rs` and called through their C interface.
 //!
-//! The element-wise math is written once (`kernels/bias_act.h`) for a CPU launcher, always built,
+//! The per-element math is written once (`kernels/*.h`) for a CPU launcher, always built,
 //! and a CUDA launcher, built with the `cuda` feature. The ops are differentiable (custom autograd
 //! functions in `kernels/api.cpp`), so training can use them. kimg uses them on CUDA when the
 //! launchers are compiled in — as the reference uses its fused kernels on CUDA only — and the CPU
 //! launcher lets the tests check the shared math against the reference ops here.
 //!
-//! One deliberate difference from the reference ops, copied from the official CUDA path: the
-//! second derivative of the piecewise-linear activations with respect to `x` and the bias is not
-//! formed, so in R1 or path-length passes those inputs get no gradient from it (the reference ops
-//! give a zero-valued one).
+//! Fused: `bias_act` (bias, activation, gain, clamp) and `upfirdn2d` (upsampling, padding, FIR
+//! filter, downsampling, and its adjoint for the gradient). One deliberate difference from the
+//! reference ops, copied from the official CUDA path: the second derivative of the
+//! piecewise-linear activations with respect to `x` and the bias is not formed, so in R1 or
+//! path-length passes those inputs get no gradient from it (the reference ops give a zero-valued
+//! one or none).
 #![expect(
     unsafe_code,
     reason = "the kernels' C interface; the only unsafe code in kimg"
@@ -17,9 +19,10 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use super::bias_act::{Activation, BiasAct};
+use super::upfirdn2d::{Factor, Padding};
 
 unsafe extern "C" {
     fn kimg_bias_act(
@@ -31,6 +34,19 @@ unsafe extern "C" {
         alpha: f64,
         gain: f64,
         clamp: f64,
+    ) -> *mut c_char;
+    fn kimg_upfirdn2d(
+        out: *mut *mut c_void,
+        x: *const c_void,
+        k: *const c_void,
+        up_x: i64,
+        up_y: i64,
+        down_x: i64,
+        down_y: i64,
+        pad_x0: i64,
+        pad_x1: i64,
+        pad_y0: i64,
+        pad_y1: i64,
     ) -> *mut c_char;
     fn kimg_free_error(message: *mut c_char);
     fn kimg_cuda_launchers() -> c_int;
@@ -66,27 +82,100 @@ pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Result<Ten
     let alpha = options.alpha.unwrap_or_else(|| options.act.default_alpha());
     let gain = options.gain.unwrap_or_else(|| options.act.default_gain());
     let clamp = options.clamp.filter(|c| *c >= 0.0).unwrap_or(-1.0);
-    let mut out: *mut c_void = std::ptr::null_mut();
     let b_ptr = b.map_or(std::ptr::null(), |b| b.as_ptr().cast::<c_void>());
-    // SAFETY: the tensors outlive the call; on success `out` holds a new tensor handle that the
-    // returned `Tensor` owns; an error message is copied, then freed by its allocator.
-    unsafe {
-        let error = kimg_bias_act(
-            &raw mut out,
-            x.as_ptr().cast(),
-            b_ptr,
-            options.dim,
-            act,
-            alpha,
-            gain,
-            clamp,
-        );
-        if error.is_null() {
-            Ok(Tensor::from_ptr(out.cast()))
-        } else {
-            let message = CStr::from_ptr(error).to_string_lossy().into_owned();
-            kimg_free_error(error);
-            Err(message)
+    call(|out| {
+        // SAFETY: the tensors outlive the call.
+        unsafe {
+            kimg_bias_act(
+                out,
+                x.as_ptr().cast(),
+                b_ptr,
+                options.dim,
+                act,
+                alpha,
+                gain,
+                clamp,
+            )
         }
+    })
+}
+
+/// `upfirdn2d` (see [`super::upfirdn2d::upfirdn2d`] for the arguments) as one fused
+/// differentiable op: every output element reads only the taps that meet input samples, and the
+/// filter gets no gradient, as in the reference. A separable filter becomes its outer product.
+pub fn upfirdn2d(
+    x: &Tensor,
+    f: Option<&Tensor>,
+    up: Factor,
+    down: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: f64,
+) -> Result<Tensor, String> {
+    let kind = if x.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    };
+    let k = correlation_kernel(f, flip_filter, gain, kind, x.device());
+    call(|out| {
+        // SAFETY: the tensors outlive the call.
+        unsafe {
+            kimg_upfirdn2d(
+                out,
+                x.as_ptr().cast(),
+                k.as_ptr().cast(),
+                up.x,
+                up.y,
+                down.x,
+                down.y,
+                padding.x0,
+                padding.x1,
+                padding.y0,
+                padding.y1,
+            )
+        }
+    })
+}
+
+/// The `[fh, fw]` kernel the fused upfirdn2d correlates with: the filter scaled by `gain` (a
+/// separable one by `√gain` per axis, then expanded to its outer product) and, for a true
+/// convolution, flipped.
+fn correlation_kernel(
+    f: Option<&Tensor>,
+    flip_filter: bool,
+    gain: f64,
+    kind: Kind,
+    device: Device,
+) -> Tensor {
+    let Some(f) = f else {
+        return Tensor::full([1, 1], gain, (kind, device));
+    };
+    let f = f.to_kind(kind).to_device(device);
+    if f.dim() == 1 {
+        let taps = &f * gain.powf(0.5);
+        let taps = if flip_filter { taps } else { taps.flip([0]) };
+        taps.unsqueeze(1) * taps.unsqueeze(0)
+    } else {
+        let taps = &f * gain;
+        if flip_filter { taps } else { taps.flip([0, 1]) }
+    }
+}
+
+/// Run an entry point that writes a new tensor into `out` or returns an error message.
+fn call(entry: impl FnOnce(*mut *mut c_void) -> *mut c_char) -> Result<Tensor, String> {
+    let mut out: *mut c_void = std::ptr::null_mut();
+    let error = entry(&raw mut out);
+    if error.is_null() {
+        // SAFETY: on success `out` holds a new tensor handle, which the `Tensor` now owns.
+        Ok(unsafe { Tensor::from_ptr(out.cast()) })
+    } else {
+        // SAFETY: a NUL-terminated message from the kernels, freed by their allocator.
+        let message = unsafe { CStr::from_ptr(error) }
+            .to_string_lossy()
+            .into_owned();
+        // SAFETY: `error` came from the kernels and is freed once.
+        unsafe { kimg_free_error(error) };
+        Err(message)
     }
 }

@@ -100,8 +100,27 @@ pub fn filter_size(f: Option<&Tensor>) -> (i64, i64) {
 }
 
 /// `upfirdn2d` on `x [N, C, H, W]`: zero-insertion upsampling, padding/cropping, FIR filtering
-/// (true convolution unless `flip_filter`), decimation.
+/// (true convolution unless `flip_filter`), decimation. On CUDA, with the fused kernels compiled
+/// in (the `cuda` feature), one fused op ([`super::fused`]); else the reference ops
+/// ([`upfirdn2d_reference`]).
 pub fn upfirdn2d(
+    x: &Tensor,
+    f: Option<&Tensor>,
+    up: Factor,
+    down: Factor,
+    padding: Padding,
+    flip_filter: bool,
+    gain: f64,
+) -> Tensor {
+    if x.device().is_cuda() && super::fused::cuda_launchers() {
+        return super::fused::upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+            .unwrap_or_else(|error| panic!("fused upfirdn2d: {error}"));
+    }
+    upfirdn2d_reference(x, f, up, down, padding, flip_filter, gain)
+}
+
+/// [`upfirdn2d`] as the reference computes it on the CPU: padding and a depthwise convolution.
+pub fn upfirdn2d_reference(
     x: &Tensor,
     f: Option<&Tensor>,
     up: Factor,

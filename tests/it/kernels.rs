@@ -1,9 +1,10 @@
 //! The fused ops of `kernels/` (their CPU launcher, which shares its per-element code with the
-//! CUDA launcher) against kimg's reference ops: values, first gradients, and the gradient of a
-//! gradient as R1 forms it.
+//! CUDA launcher; the CUDA one too on a GPU with `--features cuda`) against kimg's reference ops:
+//! values, first gradients, and the gradient of a gradient as R1 forms it.
 
 use kimg::ops::bias_act::{Activation, BiasAct, bias_act_reference};
 use kimg::ops::fused;
+use kimg::ops::upfirdn2d::{Factor, Padding, upfirdn2d_reference};
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{assert_close, leaf, rng_lock};
@@ -129,4 +130,156 @@ fn fused_bias_act_refuses_what_it_cannot_compute() {
     let y = fused::bias_act(&(x.neg()), None, &BiasAct::new(Activation::Lrelu)).unwrap();
     let expected = -0.2 * std::f64::consts::SQRT_2;
     assert!((y.double_value(&[1, 2]) - expected).abs() < 1e-6);
+}
+
+/// One upfirdn2d configuration: factors `(x, y)`, padding `[x0, x1, y0, y1]`, filter, flip, gain.
+struct Resampling {
+    up: (i64, i64),
+    down: (i64, i64),
+    padding: [i64; 4],
+    filter: Option<Tensor>,
+    flip_filter: bool,
+    gain: f64,
+}
+
+#[test]
+fn fused_upfirdn2d_matches_the_reference_ops() {
+    let _rng = rng_lock();
+    tch::manual_seed(11);
+    let taps = |n: i64| Tensor::rand([n], (Kind::Float, Device::Cpu)) + 0.1;
+    let cases = [
+        // filter2d: 1-D filter, same size.
+        Resampling {
+            up: (1, 1),
+            down: (1, 1),
+            padding: [2, 1, 2, 1],
+            filter: Some(taps(4)),
+            flip_filter: false,
+            gain: 1.0,
+        },
+        // upsample2d ×2 with a 4-tap filter.
+        Resampling {
+            up: (2, 2),
+            down: (1, 1),
+            padding: [2, 1, 2, 1],
+            filter: Some(taps(4)),
+            flip_filter: false,
+            gain: 4.0,
+        },
+        // downsample2d ÷2 with a 2-D filter.
+        Resampling {
+            up: (1, 1),
+            down: (2, 2),
+            padding: [1, 2, 0, 3],
+            filter: Some(Tensor::randn([3, 4], (Kind::Float, Device::Cpu))),
+            flip_filter: false,
+            gain: 1.0,
+        },
+        // Both, with cropping (negative padding), a flipped filter and a gain.
+        Resampling {
+            up: (2, 2),
+            down: (2, 2),
+            padding: [-1, 3, 2, -2],
+            filter: Some(taps(5)),
+            flip_filter: true,
+            gain: 2.5,
+        },
+        // Anisotropic factors.
+        Resampling {
+            up: (2, 1),
+            down: (1, 3),
+            padding: [1, 1, 2, 0],
+            filter: Some(Tensor::randn([4, 3], (Kind::Float, Device::Cpu))),
+            flip_filter: false,
+            gain: 1.0,
+        },
+        // No filter: plain zero insertion and padding.
+        Resampling {
+            up: (2, 2),
+            down: (1, 1),
+            padding: [0, 1, 1, 0],
+            filter: None,
+            flip_filter: false,
+            gain: 1.0,
+        },
+        // StyleGAN3-like: ×4 with a long filter.
+        Resampling {
+            up: (4, 4),
+            down: (1, 1),
+            padding: [7, 6, 7, 6],
+            filter: Some(taps(12)),
+            flip_filter: false,
+            gain: 16.0,
+        },
+    ];
+    let mut worst = 0f64;
+    for device in devices() {
+        for kind in [Kind::Float, Kind::Double] {
+            for (i, case) in cases.iter().enumerate() {
+                let op = |fused: bool| {
+                    let filter = case
+                        .filter
+                        .as_ref()
+                        .map(|f| f.to_kind(kind).to_device(device));
+                    move |x: &Tensor| {
+                        let (up, down) = (
+                            Factor {
+                                x: case.up.0,
+                                y: case.up.1,
+                            },
+                            Factor {
+                                x: case.down.0,
+                                y: case.down.1,
+                            },
+                        );
+                        let [x0, x1, y0, y1] = case.padding;
+                        let padding = Padding::new(x0, x1, y0, y1);
+                        let f = filter.as_ref();
+                        if fused {
+                            fused::upfirdn2d(x, f, up, down, padding, case.flip_filter, case.gain)
+                                .unwrap()
+                        } else {
+                            upfirdn2d_reference(
+                                x,
+                                f,
+                                up,
+                                down,
+                                padding,
+                                case.flip_filter,
+                                case.gain,
+                            )
+                        }
+                    }
+                };
+                let (reference, fused) = (op(false), op(true));
+                let shape = [2i64, 3, 7, 6];
+                let x = Tensor::randn(shape, (kind, device));
+                let w = Tensor::randn(shape, (kind, device));
+                let y_ref = reference(&x);
+                let c = Tensor::randn(y_ref.size(), (kind, device));
+                let what = format!("{device:?} {kind:?} case {i}");
+                // out = Σ c · op(w · x); its gradient in x with a graph; then that gradient's
+                // squared norm differentiated in w and c (the op's adjoint of the adjoint).
+                let run = |op: &dyn Fn(&Tensor) -> Tensor| {
+                    let (x, w, c) = (leaf(&x), leaf(&w), leaf(&c));
+                    let y = op(&(&w * &x));
+                    let out = (&y * &c).sum(kind);
+                    let dx = Tensor::run_backward(&[&out], &[&x], true, true).remove(0);
+                    let penalty = dx.square().sum(kind);
+                    let second = Tensor::run_backward(&[&penalty], &[&w, &c], false, false);
+                    (y.detach(), dx.detach(), second)
+                };
+                let (y_a, dx_a, second_a) = run(&fused);
+                let (y_b, dx_b, second_b) = run(&reference);
+                let mut check = |name: &str, got: &Tensor, want: &Tensor| {
+                    worst = worst.max(assert_close(&format!("{what}: {name}"), got, want, 1e-5));
+                };
+                check("y", &y_a, &y_b);
+                check("dout/dx", &dx_a, &dx_b);
+                check("d|dx|²/dw", &second_a[0], &second_b[0]);
+                check("d|dx|²/dc", &second_a[1], &second_b[1]);
+            }
+        }
+    }
+    eprintln!("fused upfirdn2d vs reference ops: worst relative difference {worst:.2e}");
 }
