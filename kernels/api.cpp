@@ -82,6 +82,7 @@ struct BiasAct : public Function<BiasAct> {
     if (has_bias) {
       TORCH_CHECK(b.dim() == 1 && b.numel() == x.size(dim),
                   "bias_act: the bias must have x.size(dim) = ", x.size(dim), " entries");
+      TORCH_CHECK(b.device() == x.device(), "bias_act: the bias is on another device than x");
       bc = b.to(x.scalar_type()).contiguous();
     }
     int64_t stride = 1;

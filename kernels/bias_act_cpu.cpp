@@ -3,6 +3,8 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+
 #include "launchers.h"
 
 namespace kimg {
@@ -19,10 +21,15 @@ void bias_act_forward_cpu(const at::Tensor& x, const at::Tensor& b, at::Tensor& 
     const scalar_t* xs = x.data_ptr<scalar_t>();
     const scalar_t* bs = b.defined() ? b.data_ptr<scalar_t>() : nullptr;
     scalar_t* ys = y.data_ptr<scalar_t>();
-    at::parallel_for(0, n, kGrain, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        const scalar_t bias = bs ? bs[bias_index(i, stride, channels)] : scalar_t(0);
-        ys[i] = bias_act_forward<scalar_t>(xs[i], bias, p);
+    // Runs of `stride` elements share one bias entry.
+    const int64_t runs = n / stride;
+    at::parallel_for(0, runs, std::max<int64_t>(1, kGrain / stride), [&](int64_t begin, int64_t end) {
+      for (int64_t run = begin; run < end; ++run) {
+        const scalar_t bias = bs ? bs[run % channels] : scalar_t(0);
+        const int64_t first = run * stride;
+        for (int64_t i = first; i < first + stride; ++i) {
+          ys[i] = bias_act_forward<scalar_t>(xs[i], bias, p);
+        }
       }
     });
   });

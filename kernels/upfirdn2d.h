@@ -23,50 +23,62 @@ struct Upfirdn2dParams {
   int64_t k_h, k_w;
 };
 
-// Output `(oy, ox)` of one plane `x` (row-major `in_h × in_w`); `A` accumulates.
+// The first tap `k` in `[0, n)` with `base + k` a multiple of `step` (`base` may be negative);
+// every `step`-th tap after it is one too.
+KIMG_HD int64_t first_aligned_tap(int64_t base, int64_t step) {
+  const int64_t r = base % step;
+  return r == 0 ? 0 : (r > 0 ? step - r : -r);
+}
+
+// Output `(oy, ox)` of one plane `x` (row-major `in_h × in_w`); `A` accumulates. Only the taps
+// that meet an input sample (every `up`-th) are visited.
 template <typename A, typename T, typename K>
 KIMG_HD A upfirdn2d_output(const T* x, const K* k, const Upfirdn2dParams& p, int64_t oy,
                            int64_t ox) {
   A sum = A(0);
   const int64_t base_y = oy * p.down_y - p.pad_y0;
   const int64_t base_x = ox * p.down_x - p.pad_x0;
-  for (int64_t ky = 0; ky < p.k_h; ++ky) {
-    const int64_t uy = base_y + ky;
-    if (uy < 0 || uy % p.up_y != 0 || uy / p.up_y >= p.in_h) {
+  const int64_t kx0 = first_aligned_tap(base_x, p.up_x);
+  for (int64_t ky = first_aligned_tap(base_y, p.up_y); ky < p.k_h; ky += p.up_y) {
+    const int64_t iy = (base_y + ky) / p.up_y;
+    if (base_y + ky < 0 || iy >= p.in_h) {
       continue;
     }
-    const T* row = x + (uy / p.up_y) * p.in_w;
-    for (int64_t kx = 0; kx < p.k_w; ++kx) {
-      const int64_t ux = base_x + kx;
-      if (ux < 0 || ux % p.up_x != 0 || ux / p.up_x >= p.in_w) {
-        continue;
+    const T* row = x + iy * p.in_w;
+    const K* taps = k + ky * p.k_w;
+    for (int64_t kx = kx0; kx < p.k_w; kx += p.up_x) {
+      const int64_t ix = (base_x + kx) / p.up_x;
+      if (base_x + kx >= 0 && ix < p.in_w) {
+        sum += A(taps[kx]) * A(row[ix]);
       }
-      sum += A(k[ky * p.k_w + kx]) * A(row[ux / p.up_x]);
     }
   }
   return sum;
 }
 
 // The adjoint at input `(iy, ix)`: the gradient of one input plane from the output gradient
-// plane `dy` (row-major `out_h × out_w`).
+// plane `dy` (row-major `out_h × out_w`). Only the taps that meet an output sample (every
+// `down`-th) are visited.
 template <typename A, typename T, typename K>
 KIMG_HD A upfirdn2d_adjoint(const T* dy, const K* k, const Upfirdn2dParams& p, int64_t iy,
                             int64_t ix) {
   A sum = A(0);
   const int64_t base_y = iy * p.up_y + p.pad_y0;
   const int64_t base_x = ix * p.up_x + p.pad_x0;
-  for (int64_t ky = 0; ky < p.k_h; ++ky) {
-    const int64_t ty = base_y - ky;
-    if (ty < 0 || ty % p.down_y != 0 || ty / p.down_y >= p.out_h) {
+  // Taps with `base − k` a multiple of `down`, i.e. `−base + k` one.
+  const int64_t kx0 = first_aligned_tap(-base_x, p.down_x);
+  for (int64_t ky = first_aligned_tap(-base_y, p.down_y); ky < p.k_h; ky += p.down_y) {
+    const int64_t oy = (base_y - ky) / p.down_y;
+    if (base_y - ky < 0 || oy >= p.out_h) {
       continue;
     }
-    const T* row = dy + (ty / p.down_y) * p.out_w;
-    for (int64_t kx = 0; kx < p.k_w; ++kx) {
-      const int64_t tx = base_x - kx;
-      if (tx < 0 || tx % p.down_x != 0 || tx / p.down_x >= p.out_w) {
-        continue;
+    const T* row = dy + oy * p.out_w;
+    const K* taps = k + ky * p.k_w;
+    for (int64_t kx = kx0; kx < p.k_w; kx += p.down_x) {
+      const int64_t ox = (base_x - kx) / p.down_x;
+      if (base_x - kx >= 0 && ox < p.out_w) {
+        sum += A(taps[kx]) * A(row[ox]);
       }
-      sum += A(k[ky * p.k_w + kx]) * A(row[tx / p.down_x]);
     }
   }
   return sum;

@@ -19,7 +19,7 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use super::bias_act::{Activation, BiasAct};
 use super::upfirdn2d::{Factor, Padding};
@@ -100,9 +100,10 @@ pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Result<Ten
     })
 }
 
-/// `upfirdn2d` (see [`super::upfirdn2d::upfirdn2d`] for the arguments) as one fused
-/// differentiable op: every output element reads only the taps that meet input samples, and the
-/// filter gets no gradient, as in the reference. A separable filter becomes its outer product.
+/// `upfirdn2d` (see [`super::upfirdn2d::upfirdn2d`] for the arguments) as fused differentiable
+/// ops: every output element reads only the taps that meet input samples, and the filter gets no
+/// gradient, as in the reference. A separable (1-D) filter runs as two passes, along x then along
+/// y, as the reference's CUDA path runs it.
 pub fn upfirdn2d(
     x: &Tensor,
     f: Option<&Tensor>,
@@ -117,7 +118,51 @@ pub fn upfirdn2d(
     } else {
         Kind::Float
     };
-    let k = correlation_kernel(f, flip_filter, gain, kind, x.device());
+    let Some(taps) = f.filter(|f| f.dim() == 1) else {
+        let k = match f {
+            None => Tensor::full([1, 1], gain, (kind, x.device())),
+            Some(f) => oriented(&(f.to_kind(kind).to_device(x.device()) * gain), flip_filter),
+        };
+        return upfirdn2d_pass(x, &k, up, down, padding);
+    };
+    let taps = oriented(
+        &(taps.to_kind(kind).to_device(x.device()) * gain.powf(0.5)),
+        flip_filter,
+    );
+    let along_x = upfirdn2d_pass(
+        x,
+        &taps.unsqueeze(0),
+        Factor { x: up.x, y: 1 },
+        Factor { x: down.x, y: 1 },
+        Padding::new(padding.x0, padding.x1, 0, 0),
+    )?;
+    upfirdn2d_pass(
+        &along_x,
+        &taps.unsqueeze(1),
+        Factor { x: 1, y: up.y },
+        Factor { x: 1, y: down.y },
+        Padding::new(0, 0, padding.y0, padding.y1),
+    )
+}
+
+/// The filter as the kernels correlate with it: flipped for a true convolution.
+fn oriented(f: &Tensor, flip_filter: bool) -> Tensor {
+    if flip_filter {
+        f.shallow_clone()
+    } else {
+        let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
+        f.flip(dims.as_slice())
+    }
+}
+
+/// One fused upfirdn2d with the correlation kernel `k [kh, kw]`.
+fn upfirdn2d_pass(
+    x: &Tensor,
+    k: &Tensor,
+    up: Factor,
+    down: Factor,
+    padding: Padding,
+) -> Result<Tensor, String> {
     call(|out| {
         // SAFETY: the tensors outlive the call.
         unsafe {
@@ -136,30 +181,6 @@ pub fn upfirdn2d(
             )
         }
     })
-}
-
-/// The `[fh, fw]` kernel the fused upfirdn2d correlates with: the filter scaled by `gain` (a
-/// separable one by `√gain` per axis, then expanded to its outer product) and, for a true
-/// convolution, flipped.
-fn correlation_kernel(
-    f: Option<&Tensor>,
-    flip_filter: bool,
-    gain: f64,
-    kind: Kind,
-    device: Device,
-) -> Tensor {
-    let Some(f) = f else {
-        return Tensor::full([1, 1], gain, (kind, device));
-    };
-    let f = f.to_kind(kind).to_device(device);
-    if f.dim() == 1 {
-        let taps = &f * gain.powf(0.5);
-        let taps = if flip_filter { taps } else { taps.flip([0]) };
-        taps.unsqueeze(1) * taps.unsqueeze(0)
-    } else {
-        let taps = &f * gain;
-        if flip_filter { taps } else { taps.flip([0, 1]) }
-    }
 }
 
 /// Run an entry point that writes a new tensor into `out` or returns an error message.
