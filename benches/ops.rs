@@ -50,66 +50,53 @@ fn main() {
     let bias = Tensor::randn([128], (Kind::Float, Device::Cpu));
     let taps4 = Tensor::from_slice(&[1.0f32, 3.0, 3.0, 1.0]) / 8.0;
     let taps12 = Tensor::rand([12], (Kind::Float, Device::Cpu)) / 6.0;
-    let up2 = Factor::from(2);
-    let down2 = Factor::from(2);
-    let one = Factor::from(1);
-    let cases: Vec<(&str, [i64; 4], Op<'_>, Op<'_>)> = vec![
-        (
-            "bias_act lrelu",
-            [16, 128, 64, 64],
-            Box::new(|x| bias_act_reference(x, Some(&bias), &lrelu)),
-            Box::new(|x| fused::bias_act(x, Some(&bias), &lrelu).expect("fused bias_act")),
-        ),
+    let (one, two) = (Factor::from(1), Factor::from(2));
+    let mut cases: Vec<(&str, [i64; 4], Op<'_>, Op<'_>)> = vec![(
+        "bias_act lrelu",
+        [16, 128, 64, 64],
+        Box::new(|x| bias_act_reference(x, Some(&bias), &lrelu)),
+        Box::new(|x| fused::bias_act(x, Some(&bias), &lrelu).expect("fused bias_act")),
+    )];
+    let resamplings = [
         (
             "upsample2d ×2, 4 taps",
             [16, 128, 32, 32],
-            Box::new(|x| {
-                upfirdn2d_reference(
-                    x,
-                    Some(&taps4),
-                    up2,
-                    one,
-                    Padding::new(2, 1, 2, 1),
-                    false,
-                    4.0,
-                )
-            }),
-            Box::new(|x| {
-                fused::upfirdn2d(
-                    x,
-                    Some(&taps4),
-                    up2,
-                    one,
-                    Padding::new(2, 1, 2, 1),
-                    false,
-                    4.0,
-                )
-                .expect("fused upfirdn2d")
-            }),
+            &taps4,
+            two,
+            one,
+            Padding::new(2, 1, 2, 1),
+            4.0,
         ),
         (
             "downsample2d ÷2, 4 taps",
             [16, 128, 64, 64],
-            Box::new(|x| {
-                upfirdn2d_reference(x, Some(&taps4), one, down2, Padding::all(1), false, 1.0)
-            }),
-            Box::new(|x| {
-                fused::upfirdn2d(x, Some(&taps4), one, down2, Padding::all(1), false, 1.0)
-                    .expect("fused upfirdn2d")
-            }),
+            &taps4,
+            one,
+            two,
+            Padding::all(1),
+            1.0,
         ),
         (
             "StyleGAN3 up ×2, 12 taps",
             [16, 64, 36, 36],
-            Box::new(|x| {
-                upfirdn2d_reference(x, Some(&taps12), up2, one, Padding::all(6), false, 4.0)
-            }),
-            Box::new(|x| {
-                fused::upfirdn2d(x, Some(&taps12), up2, one, Padding::all(6), false, 4.0)
-                    .expect("fused upfirdn2d")
-            }),
+            &taps12,
+            two,
+            one,
+            Padding::all(6),
+            4.0,
         ),
     ];
+    for (name, shape, f, up, down, padding, gain) in resamplings {
+        cases.push((
+            name,
+            shape,
+            Box::new(move |x| upfirdn2d_reference(x, Some(f), up, down, padding, false, gain)),
+            Box::new(move |x| {
+                fused::upfirdn2d(x, Some(f), up, down, padding, false, gain)
+                    .expect("fused upfirdn2d")
+            }),
+        ));
+    }
     println!(
         "| op | input | reference fwd ms | fused fwd ms | reference fwd+bwd ms | fused fwd+bwd ms |"
     );
