@@ -9,7 +9,8 @@ use super::augment::AugmentPipe;
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
 use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
 use super::replicas::{
-    Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients, trainable_parameters,
+    Changed, Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients,
+    trainable_parameters,
 };
 use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
 use super::stats::Collector;
@@ -102,6 +103,8 @@ pub struct TrainState {
     settings: IterationSettings,
     replicas: Vec<Replica>,
     mode: ReplicaMode,
+    /// What the replicas have not received yet.
+    changed: Changed,
 }
 
 impl std::fmt::Debug for TrainState {
@@ -154,6 +157,7 @@ impl TrainState {
             settings,
             replicas: Vec::new(),
             mode: ReplicaMode::Sequential,
+            changed: Changed::ALL,
         })
     }
 
@@ -224,8 +228,9 @@ impl TrainState {
                 .split(batch_gpu, 0);
             let augment_p = self.augment.as_ref().map(|a| a.p);
             for replica in &mut self.replicas {
-                replica.receive(&self.g, &self.d, augment_p);
+                replica.receive((&self.g, &self.d), self.changed, self.mode, augment_p);
             }
+            self.changed = Changed::NONE;
             let views: Vec<ReplicaView<'_>> = std::iter::once(ReplicaView {
                 device: self.g.var_store().device(),
                 g: &self.g,
@@ -288,6 +293,11 @@ impl TrainState {
                 &mut self.d_opt
             };
             optimizer.step(&params.named);
+            if trains_g {
+                self.changed.g = true;
+            } else {
+                self.changed.d = true;
+            }
         }
         let beta = ema_beta(
             settings.batch,

@@ -4,7 +4,8 @@
 //! A phase computes its `batch / batch_gpu` micro-batches (accumulation rounds) as on one device,
 //! but micro-batch `r` runs on replica `r mod gpus`. Replica 0 is the trained networks themselves;
 //! the others are copies on the other devices. Before each phase every replica receives replica
-//! 0's parameters, buffers and augmentation probability; after it every replica's gradients are
+//! 0's parameters and buffers (those that changed) and augmentation probability; after it every
+//! replica's gradients are
 //! added to replica 0's, which is then cleaned of NaN/Inf and stepped. The running statistics —
 //! the network buffers (`w_avg`, StyleGAN3's magnitude EMAs) and the loss's `pl_mean` — and the
 //! random draws follow the [`ReplicaMode`].
@@ -139,6 +140,23 @@ impl RunningStatistics {
     }
 }
 
+/// Which trained networks changed (an optimizer step, a restored snapshot) since the replicas
+/// last received them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changed {
+    /// G's parameters.
+    pub g: bool,
+    /// D's parameters.
+    pub d: bool,
+}
+
+impl Changed {
+    /// Both networks (before the first phase).
+    pub const ALL: Changed = Changed { g: true, d: true };
+    /// Neither.
+    pub const NONE: Changed = Changed { g: false, d: false };
+}
+
 /// A copy of G, D and the augmentation pipe on another device.
 pub struct Replica {
     device: Device,
@@ -180,10 +198,27 @@ impl Replica {
         })
     }
 
-    /// Take the trained networks' parameters, buffers and augmentation probability.
-    pub fn receive(&mut self, g: &Generator, d: &Discriminator, augment_p: Option<f64>) {
-        copy_variables(g.var_store(), self.g.var_store());
-        copy_variables(d.var_store(), self.d.var_store());
+    /// Before a phase: take the trained networks' variables that changed since the last phase
+    /// (`changed`: all of G's or D's after its optimizer step or a restore), their buffers in
+    /// independent mode (sequential mode hands them over before every micro-batch), and the
+    /// augmentation probability.
+    pub fn receive(
+        &mut self,
+        (g, d): (&Generator, &Discriminator),
+        changed: Changed,
+        mode: ReplicaMode,
+        augment_p: Option<f64>,
+    ) {
+        for (source, target, changed) in [
+            (g.var_store(), self.g.var_store(), changed.g),
+            (d.var_store(), self.d.var_store(), changed.d),
+        ] {
+            if changed {
+                copy_variables(source, target);
+            } else if mode == ReplicaMode::Independent {
+                copy_buffers(source, target);
+            }
+        }
         if let (Some(pipe), Some(p)) = (self.augment.as_mut(), augment_p) {
             pipe.p = p;
         }
