@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup setup-metrics setup-cuda build build-cuda demo test bench slurm-up slurm-down
+.PHONY: setup setup-metrics setup-cuda build build-cuda check-cuda demo test bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -71,6 +71,12 @@ $(NVCC_STAMP):
 ## NVCC, else CUDA_HOME, else `make setup-cuda`. KIMG_CUDA_ARCHS picks the GPUs (75;80;86;89;90).
 build-cuda: setup
 	$(CARGO) build --locked --features cuda --bin kimg
+
+## check-cuda: compile the CUDA launchers (one architecture) and run the kernel tests with them
+## linked in, on whatever device is here (CI runs it after `make test`: no GPU, but the CUDA
+## sources must keep compiling).
+check-cuda: setup-cuda
+	KIMG_CUDA_ARCHS=90 $(CARGO) test --locked --features cuda --test it kernels
 
 ## demo: train the quickstart manifest on the bundled Fashion-MNIST subset (CPU or GPU, ~10 min on
 ## two CPU cores); results in runs/quickstart/<id>-…/ (fakes*.png, stats.jsonl, snapshots).
