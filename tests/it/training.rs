@@ -151,8 +151,9 @@ fn resume_transfers_the_networks_of_a_snapshot_into_a_fresh_run() {
     assert!(error.contains("nope.pkl"), "{error}");
 }
 
+/// `gpus = 2` on the CPU trains what `gpus = 1` does (up to summation order), and resumes exactly.
 #[test]
-fn two_replicas_train_what_one_does() {
+fn two_replicas_train_what_one_does_and_resume_exactly() {
     let _rng = rng_lock();
     let dir = tempfile::tempdir().unwrap();
     let one = train(tiny_spec(dir.path(), 1), &dir.path().join("one"));
@@ -168,6 +169,22 @@ fn two_replicas_train_what_one_does() {
         assert!(worst < 1e-4, "G_ema.{name}: {worst:.2e}");
     }
     eprintln!("1 kimg on two replicas vs one: worst relative difference {worst:.2e}");
+
+    // Interrupted mid-tick and resumed, the replicas (which receive everything again after the
+    // restore) end exactly where the uninterrupted run did.
+    let interrupted = dir.path().join("two-interrupted");
+    let spec = || tiny_spec_on(dir.path(), 1, 2, "");
+    let mut trainer = Trainer::new(spec(), &interrupted, Device::Cpu).unwrap();
+    let outcome = trainer
+        .run_observed(&mut StopAt { nimg: 480, seen: 0 })
+        .unwrap();
+    assert!(
+        matches!(outcome, Outcome::Interrupted { .. }),
+        "{outcome:?}"
+    );
+    drop(trainer);
+    let resumed = train(spec(), &interrupted);
+    assert_same_weights(&two, &resumed, "two replicas resumed after an interrupt");
 }
 
 fn assert_same_weights(
