@@ -4,13 +4,12 @@
 
 use tch::Tensor;
 
-use super::adam::{Adam, Parameters, sanitize_gradients};
+use super::adam::{Adam, sanitize_gradients};
 use super::augment::AugmentPipe;
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
 use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
 use super::replicas::{
-    Changed, Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients,
-    trainable_parameters,
+    Changed, NetworkTensors, Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients,
 };
 use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
 use super::stats::Collector;
@@ -81,10 +80,12 @@ pub struct TrainState {
     pub d: Discriminator,
     /// G's moving average.
     pub g_ema: Generator,
-    /// G's trainable parameters.
-    pub g_params: Parameters,
-    /// D's trainable parameters.
-    pub d_params: Parameters,
+    /// G's parameters and buffers.
+    pub g_tensors: NetworkTensors,
+    /// D's parameters and buffers.
+    pub d_tensors: NetworkTensors,
+    /// G_ema's parameters and buffers.
+    pub g_ema_tensors: NetworkTensors,
     /// G's optimizer (shared by Gmain and Greg, as in the reference).
     pub g_opt: Adam,
     /// D's optimizer.
@@ -127,21 +128,16 @@ impl TrainState {
         settings: IterationSettings,
     ) -> Result<TrainState, TrainError> {
         let TrainedNetworks { g, d, g_ema } = networks;
-        let params = |vs: &tch::nn::VarStore| {
-            Parameters::new(trainable_parameters(vs))
-                .map_err(|e| TrainError::Unsupported(e.to_string()))
+        let tensors = |vs: &tch::nn::VarStore| {
+            NetworkTensors::new(vs).map_err(|e| TrainError::Unsupported(e.to_string()))
         };
-        let g_params = params(g.var_store())?;
-        let d_params = params(d.var_store())?;
-        g_params.set_requires_grad(false);
-        d_params.set_requires_grad(false);
-        params(g_ema.var_store())?.set_requires_grad(false);
         Ok(TrainState {
+            g_tensors: tensors(g.var_store())?,
+            d_tensors: tensors(d.var_store())?,
+            g_ema_tensors: tensors(g_ema.var_store())?,
             g,
             d,
             g_ema,
-            g_params,
-            d_params,
             g_opt,
             d_opt,
             loss,
@@ -226,22 +222,23 @@ impl TrainState {
                 .all_gen_c
                 .narrow(0, group * batch, batch)
                 .split(batch_gpu, 0);
-            let augment_p = self.augment.as_ref().map(|a| a.p);
-            for replica in &mut self.replicas {
-                replica.receive((&self.g, &self.d), self.changed, self.mode, augment_p);
-            }
-            self.changed = Changed::NONE;
-            let views: Vec<ReplicaView<'_>> = std::iter::once(ReplicaView {
+            let trained = ReplicaView {
                 device: self.g.var_store().device(),
                 g: &self.g,
                 d: &self.d,
                 augment: self.augment.as_ref(),
-                g_params: &self.g_params,
-                d_params: &self.d_params,
-            })
-            .chain(self.replicas.iter().map(Replica::view))
-            .take(real_img.len())
-            .collect();
+                g_tensors: &self.g_tensors,
+                d_tensors: &self.d_tensors,
+            };
+            let augment_p = self.augment.as_ref().map(|a| a.p);
+            for replica in &mut self.replicas {
+                replica.receive(&trained, self.changed, self.mode, augment_p);
+            }
+            self.changed = Changed::NONE;
+            let views: Vec<ReplicaView<'_>> = std::iter::once(trained)
+                .chain(self.replicas.iter().map(Replica::view))
+                .take(real_img.len())
+                .collect();
             let trains_g = phase.phase.is_generator();
             for view in &views {
                 view.trained(trains_g).clear_gradients();
@@ -305,7 +302,7 @@ impl TrainState {
             settings.ema_rampup,
             self.progress.cur_nimg,
         );
-        update_ema(self.g.var_store(), self.g_ema.var_store(), beta);
+        update_ema(&self.g_tensors, &self.g_ema_tensors, beta);
         self.progress.cur_nimg += u64::from(settings.batch);
         self.progress.batch_idx += 1;
         self.adjust_augment();
@@ -344,18 +341,12 @@ impl TrainState {
 }
 
 /// `g_ema ← lerp(g, g_ema, β)` for parameters, a copy for buffers.
-fn update_ema(g: &tch::nn::VarStore, g_ema: &tch::nn::VarStore, beta: f64) {
-    let source = g.variables();
-    let trainable: Vec<Tensor> = g.trainable_variables();
+fn update_ema(g: &NetworkTensors, g_ema: &NetworkTensors, beta: f64) {
     tch::no_grad(|| {
-        for (name, mut target) in g_ema.variables() {
-            let value = &source[&name];
-            if trainable.iter().any(|p| p.data_ptr() == value.data_ptr()) {
-                let blended = value.lerp(&target, beta);
-                target.copy_(&blended);
-            } else {
-                target.copy_(value);
-            }
+        for (value, target) in g.parameters().zip(g_ema.parameters()) {
+            let blended = value.lerp(target, beta);
+            target.shallow_clone().copy_(&blended);
         }
     });
+    g_ema.take_buffers(g);
 }

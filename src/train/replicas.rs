@@ -163,8 +163,8 @@ pub struct Replica {
     g: Generator,
     d: Discriminator,
     augment: Option<AugmentPipe>,
-    g_params: Parameters,
-    d_params: Parameters,
+    g_tensors: NetworkTensors,
+    d_tensors: NetworkTensors,
 }
 
 impl std::fmt::Debug for Replica {
@@ -184,17 +184,13 @@ impl Replica {
         augment: Option<&AugmentPipe>,
     ) -> Result<Replica, tch::TchError> {
         let device = g.var_store().device();
-        let g_params = Parameters::new(trainable_parameters(g.var_store()))?;
-        let d_params = Parameters::new(trainable_parameters(d.var_store()))?;
-        g_params.set_requires_grad(false);
-        d_params.set_requires_grad(false);
         Ok(Replica {
             device,
             augment: augment.map(|a| a.to_device(device)),
+            g_tensors: NetworkTensors::new(g.var_store())?,
+            d_tensors: NetworkTensors::new(d.var_store())?,
             g,
             d,
-            g_params,
-            d_params,
         })
     }
 
@@ -204,19 +200,19 @@ impl Replica {
     /// augmentation probability.
     pub fn receive(
         &mut self,
-        (g, d): (&Generator, &Discriminator),
+        trained: &ReplicaView<'_>,
         changed: Changed,
         mode: ReplicaMode,
         augment_p: Option<f64>,
     ) {
         for (source, target, changed) in [
-            (g.var_store(), self.g.var_store(), changed.g),
-            (d.var_store(), self.d.var_store(), changed.d),
+            (trained.g_tensors, &self.g_tensors, changed.g),
+            (trained.d_tensors, &self.d_tensors, changed.d),
         ] {
             if changed {
-                copy_variables(source, target);
+                target.take_all(source);
             } else if mode == ReplicaMode::Independent {
-                copy_buffers(source, target);
+                target.take_buffers(source);
             }
         }
         if let (Some(pipe), Some(p)) = (self.augment.as_mut(), augment_p) {
@@ -231,8 +227,8 @@ impl Replica {
             g: &self.g,
             d: &self.d,
             augment: self.augment.as_ref(),
-            g_params: &self.g_params,
-            d_params: &self.d_params,
+            g_tensors: &self.g_tensors,
+            d_tensors: &self.d_tensors,
         }
     }
 }
@@ -248,40 +244,96 @@ pub struct ReplicaView<'a> {
     pub d: &'a Discriminator,
     /// Its augmentation pipe.
     pub augment: Option<&'a AugmentPipe>,
-    /// G's trainable parameters.
-    pub g_params: &'a Parameters,
-    /// D's trainable parameters.
-    pub d_params: &'a Parameters,
+    /// G's parameters and buffers.
+    pub g_tensors: &'a NetworkTensors,
+    /// D's parameters and buffers.
+    pub d_tensors: &'a NetworkTensors,
 }
 
 impl ReplicaView<'_> {
     /// The parameters a phase trains (G's or D's).
     pub fn trained(&self, generator_phase: bool) -> &Parameters {
         if generator_phase {
-            self.g_params
+            &self.g_tensors.params
         } else {
-            self.d_params
+            &self.d_tensors.params
         }
     }
 
     /// Hand the buffers of G and D to `next`.
     fn pass_buffers_to(&self, next: &ReplicaView<'_>) {
-        copy_buffers(self.g.var_store(), next.g.var_store());
-        copy_buffers(self.d.var_store(), next.d.var_store());
+        next.g_tensors.take_buffers(self.g_tensors);
+        next.d_tensors.take_buffers(self.d_tensors);
     }
 }
 
-/// The trainable variables of `vs` with their names, sorted by name (the order of
-/// [`Parameters`], identical in every replica).
-pub fn trainable_parameters(vs: &VarStore) -> Vec<(String, Tensor)> {
-    let trainable = vs.trainable_variables();
-    let mut named: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| trainable.iter().any(|p| p.data_ptr() == t.data_ptr()))
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
+/// One network's variables, split once into its trainable parameters (with their gradient
+/// slots) and its buffers, each in name order — the same order in every copy of the network, so
+/// copies pair tensors by position instead of looking names up.
+pub struct NetworkTensors {
+    /// The trainable parameters.
+    pub params: Parameters,
+    /// Everything else: `w_avg`, magnitude EMAs, `noise_const`, frozen layers.
+    pub buffers: Vec<Tensor>,
+}
+
+impl std::fmt::Debug for NetworkTensors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetworkTensors")
+            .field("params", &self.params)
+            .field("buffers", &self.buffers.len())
+            .finish()
+    }
+}
+
+impl NetworkTensors {
+    /// Split `vs`; gradient tracking starts off.
+    pub fn new(vs: &VarStore) -> Result<NetworkTensors, tch::TchError> {
+        let trainable: std::collections::HashSet<usize> = vs
+            .trainable_variables()
+            .iter()
+            .map(|t| t.data_ptr() as usize)
+            .collect();
+        let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        let (params, buffers): (Vec<_>, Vec<_>) = named
+            .into_iter()
+            .partition(|(_, t)| trainable.contains(&(t.data_ptr() as usize)));
+        let params = Parameters::new(params)?;
+        params.set_requires_grad(false);
+        Ok(NetworkTensors {
+            params,
+            buffers: buffers.into_iter().map(|(_, t)| t).collect(),
+        })
+    }
+
+    /// The parameter tensors, in order.
+    pub fn parameters(&self) -> impl Iterator<Item = &Tensor> {
+        self.params.named.iter().map(|(_, t)| t)
+    }
+
+    /// Copy `from`'s buffers into these (across devices if need be).
+    pub fn take_buffers(&self, from: &NetworkTensors) {
+        copy_in_order(self.buffers.iter(), from.buffers.iter());
+    }
+
+    /// Copy `from`'s parameters and buffers into these.
+    pub fn take_all(&self, from: &NetworkTensors) {
+        copy_in_order(self.parameters(), from.parameters());
+        self.take_buffers(from);
+    }
+}
+
+/// Copy each source tensor into the target at the same position.
+fn copy_in_order<'a>(
+    targets: impl Iterator<Item = &'a Tensor>,
+    sources: impl Iterator<Item = &'a Tensor>,
+) {
+    tch::no_grad(|| {
+        for (target, source) in targets.zip(sources) {
+            target.shallow_clone().copy_(source);
+        }
+    });
 }
 
 /// Copy every variable (parameters and buffers) of `from` into the same-named one of `to`, across
@@ -291,19 +343,6 @@ pub fn copy_variables(from: &VarStore, to: &VarStore) {
     tch::no_grad(|| {
         for (name, mut target) in to.variables() {
             target.copy_(&source[&name]);
-        }
-    });
-}
-
-/// Copy the buffers (the variables that are not trainable) of `from` into `to`.
-fn copy_buffers(from: &VarStore, to: &VarStore) {
-    let source = from.variables();
-    let trainable = to.trainable_variables();
-    tch::no_grad(|| {
-        for (name, mut target) in to.variables() {
-            if !trainable.iter().any(|p| p.data_ptr() == target.data_ptr()) {
-                target.copy_(&source[&name]);
-            }
         }
     });
 }

@@ -216,17 +216,12 @@ fn kimg_fid_compares_two_folders_and_writes_nothing() {
     unpack(&dir.path().join("b"), 10, false);
     unpack(&dir.path().join("c"), 10, true);
     let fid = |a: &str, b: &str| -> f64 {
-        let out = kimg_command()
-            .env("KIMG_CACHE_DIR", dir.path().join("cache"))
-            .args(["fid", a, b, "--device", "cpu", "--detector"])
-            .arg(&detector)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeded(
+            kimg_command()
+                .env("KIMG_CACHE_DIR", dir.path().join("cache"))
+                .args(["fid", a, b, "--device", "cpu", "--detector"])
+                .arg(&detector)
+                .current_dir(dir.path()),
         );
         String::from_utf8(out.stdout)
             .unwrap()
@@ -332,6 +327,17 @@ fn a_downloaded_detector_is_checked_before_it_is_kept() {
     );
 }
 
+/// Run `command`, which must succeed (its stderr is the failure message).
+fn succeeded(command: &mut assert_cmd::Command) -> std::process::Output {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// The `kimg` binary, never downloading a detector.
 fn kimg_command() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("kimg").unwrap();
@@ -360,21 +366,16 @@ fn the_real_detector_gives_2048_features() {
 /// `kimg metrics --device cpu --run-dir RUN_DIR --detector DETECTOR ARGS…` in `dir`, which must
 /// succeed.
 fn kimg_metrics(dir: &Path, run_dir: &Path, detector: &Path, args: &[&str]) {
-    let out = kimg_command()
-        .env("KIMG_CACHE_DIR", dir.join("cache"))
-        .args(["metrics", "--device", "cpu"])
-        .args(args)
-        .arg("--run-dir")
-        .arg(run_dir)
-        .arg("--detector")
-        .arg(detector)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    succeeded(
+        kimg_command()
+            .env("KIMG_CACHE_DIR", dir.join("cache"))
+            .args(["metrics", "--device", "cpu"])
+            .args(args)
+            .arg("--run-dir")
+            .arg(run_dir)
+            .arg("--detector")
+            .arg(detector)
+            .current_dir(dir),
     );
 }
 
@@ -387,20 +388,15 @@ fn train_tiny(
     metrics: &str,
     detector: &Path,
 ) -> PathBuf {
-    let out = kimg_command()
-        .env("KIMG_DETECTOR", detector)
-        .env("KIMG_CACHE_DIR", dir.join("cache"))
-        .args(["train", "--device", "cpu", "--outdir", outdir, "--manifest"])
-        .arg(manifest)
-        .args(["--metrics", metrics])
-        .env_remove("OMP_WAIT_POLICY")
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        kimg_command()
+            .env("KIMG_DETECTOR", detector)
+            .env("KIMG_CACHE_DIR", dir.join("cache"))
+            .args(["train", "--device", "cpu", "--outdir", outdir, "--manifest"])
+            .arg(manifest)
+            .args(["--metrics", metrics])
+            .env_remove("OMP_WAIT_POLICY")
+            .current_dir(dir),
     );
     // On the CPU `kimg train` re-executed itself with sleeping OpenMP workers.
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -562,16 +558,11 @@ fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
             .collect();
         std::fs::write(run.dir.join("metric-fid50k_full.jsonl"), lines).unwrap();
     }
-    let out = kimg_command()
-        .args(["report", "--runs-dir"])
-        .arg(&runs_dir)
-        .arg(&manifest)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = succeeded(
+        kimg_command()
+            .args(["report", "--runs-dir"])
+            .arg(&runs_dir)
+            .arg(&manifest),
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let marked: Vec<&str> = stdout.lines().filter(|l| l.starts_with('*')).collect();
