@@ -18,13 +18,21 @@ pub const NO_COLOR: &str = "NO_COLOR";
 /// `$XDG_CACHE_HOME/kimg`, else `~/.cache/kimg`).
 pub const CACHE_DIR: &str = "KIMG_CACHE_DIR";
 
-/// The feature detector file of the metrics, when `--detector` is not given (default: looked up in
-/// the cache directory).
+/// The Inception-v3 detector file of the metrics, when `--detector` is not given (default: looked
+/// up in the cache directory).
 pub const DETECTOR: &str = "KIMG_DETECTOR";
 
-/// Where to download the feature detector from when none is found (default: the official URL of
-/// `inception-2015-12-05.pt`); `off` turns downloading off.
+/// Where to download the Inception-v3 detector from when none is found (default: the official URL
+/// of `inception-2015-12-05.pt`); `off` turns downloading off.
 pub const DETECTOR_URL: &str = "KIMG_DETECTOR_URL";
+
+/// The VGG16 detector file of precision/recall, when `--vgg16` is not given (default: looked up in
+/// the cache directory).
+pub const VGG16: &str = "KIMG_VGG16";
+
+/// Where to download the VGG16 detector from when none is found (default: the official URL of
+/// `vgg16.pt`); `off` turns downloading off.
+pub const VGG16_URL: &str = "KIMG_VGG16_URL";
 
 /// libgomp's wait policy. kimg sets it to `PASSIVE` for CPU training (`kimg train` on the CPU
 /// re-executes itself with it unless it is set; `kimg run` sets it for CPU workers): idle OpenMP

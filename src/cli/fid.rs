@@ -11,7 +11,7 @@ use crate::error::Error;
 use crate::metrics::cache::cached_dataset_features;
 use crate::metrics::detector::cache_dir;
 use crate::metrics::fid::frechet_distance;
-use crate::metrics::{Capture, Detector};
+use crate::metrics::{Capture, Detector, Network};
 use crate::ui;
 
 /// Options of `kimg fid`.
@@ -39,7 +39,7 @@ pub(crate) struct FidArgs {
 /// Run `kimg fid`.
 pub(crate) fn run(args: &FidArgs) -> Result<ExitCode, Error> {
     let device = device(args.device)?;
-    let detector = Detector::find(args.detector.as_deref(), device)?;
+    let detector = Detector::find(Network::Inception, args.detector.as_deref(), device)?;
     let cache = if args.cache { cache_dir() } else { None };
     let capture = Capture {
         all: false,

@@ -8,7 +8,7 @@ use super::train::device;
 use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::generate::load_generator;
-use crate::metrics::{MetricRunner, RealData};
+use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::snapshot::file::SnapshotFile;
 use crate::ui;
 
@@ -33,9 +33,14 @@ pub(crate) struct MetricsArgs {
     /// Which snapshots to evaluate.
     #[arg(long, value_enum, default_value = "latest")]
     pub(crate) snapshot: SnapshotChoice,
-    /// The feature detector; default: `$KIMG_DETECTOR`, else the cache directory.
+    /// The Inception-v3 detector (FID, KID, IS); default: `$KIMG_DETECTOR`, else the cache
+    /// directory, else downloaded there.
     #[arg(long, value_name = "FILE")]
     pub(crate) detector: Option<PathBuf>,
+    /// The VGG16 detector (precision/recall); default: `$KIMG_VGG16`, else the cache directory,
+    /// else downloaded there.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) vgg16: Option<PathBuf>,
     /// The training set (default: the one recorded in the snapshot).
     #[arg(long, value_name = "PATH")]
     pub(crate) data: Option<PathBuf>,
@@ -96,7 +101,11 @@ pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, Error> {
         real.path.clone_from(data);
     }
     let device = device(args.device)?;
-    let runner = MetricRunner::new(&args.metrics, real, args.detector.as_deref(), device)?
+    let files = DetectorFiles {
+        inception: args.detector.clone(),
+        vgg16: args.vgg16.clone(),
+    };
+    let runner = MetricRunner::new(&args.metrics, real, &files, device)?
         .ok_or_else(|| Error::Usage("--metrics: no metric given".into()))?;
     for snapshot in &selected {
         let generator =

@@ -112,12 +112,18 @@ fn label(run: &PlannedRun) -> String {
 /// Refuse before starting any worker when a pending run asks for a metric kimg cannot compute,
 /// or — for local runs — when there is no feature detector (Slurm nodes may have their own).
 fn check_metrics(runs: &[&PlannedRun], on: Target) -> Result<(), Error> {
-    let mut needs_detector = false;
+    let mut networks = Vec::new();
     for name in runs.iter().flat_map(|r| &r.run.spec.train.metrics) {
-        needs_detector |= crate::metrics::metric_spec(name)?.needs_detector();
+        if let Some(network) = crate::metrics::metric_spec(name)?.network()
+            && !networks.contains(&network)
+        {
+            networks.push(network);
+        }
     }
-    if needs_detector && on == Target::Local {
-        crate::metrics::detector::locate(None)?;
+    if on == Target::Local {
+        for network in networks {
+            crate::metrics::detector::locate(network, None)?;
+        }
     }
     Ok(())
 }

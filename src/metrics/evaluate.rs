@@ -2,9 +2,8 @@
 //! `report_metric`: a [`MetricSpec`], a generator and the training set flow in; a [`MetricResult`]
 //! and its `metric-<name>.jsonl` line flow out.
 //!
-//! Precision/recall uses the same detector as FID and KID. The reference computes it on VGG16
-//! features, a network kimg cannot load yet, so kimg's `pr*` values are not comparable with
-//! published ones (they are consistent across kimg runs).
+//! Each metric runs on the reference's network ([`MetricSpec::network`]): Inception-v3 for FID, KID
+//! and IS, VGG16 for precision/recall.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -12,7 +11,7 @@ use std::time::Instant;
 
 use super::MetricError;
 use super::cache::cached_dataset_features;
-use super::detector::{Detector, Output};
+use super::detector::{Detector, Network, Output};
 use super::equivariance::equivariance_psnr;
 use super::features::{GENERATION_SEED, generator_features};
 use super::fid::frechet_distance;
@@ -100,21 +99,26 @@ fn json_string(text: &str) -> String {
     serde_json::to_string(text).expect("strings serialise")
 }
 
-/// Computes metrics with one detector, caching dataset statistics in a directory.
+/// Computes metrics with loaded detectors, caching dataset statistics in a directory.
 #[derive(Debug)]
 pub struct Evaluator {
-    detector: Option<Detector>,
+    detectors: Vec<Detector>,
     cache_dir: Option<PathBuf>,
 }
 
 impl Evaluator {
-    /// An evaluator; dataset statistics are cached under `cache_dir` when given. Without a
-    /// detector only the equivariance metrics can be evaluated.
-    pub fn new(detector: Option<Detector>, cache_dir: Option<PathBuf>) -> Evaluator {
+    /// An evaluator with `detectors` (at most one per [`Network`]); dataset statistics are cached
+    /// under `cache_dir` when given. Metrics whose network is not among the detectors fail.
+    pub fn new(detectors: Vec<Detector>, cache_dir: Option<PathBuf>) -> Evaluator {
         Evaluator {
-            detector,
+            detectors,
             cache_dir,
         }
+    }
+
+    /// The loaded detector of `network`.
+    pub fn detector(&self, network: Network) -> Option<&Detector> {
+        self.detectors.iter().find(|d| d.network() == network)
     }
 
     /// Evaluate `spec` on `generator` against `real`.
@@ -144,8 +148,13 @@ impl Evaluator {
             let psnr = equivariance_psnr(g, kind, spec.num_gen, labels);
             return Ok(Evaluator::result(spec, vec![psnr], start));
         }
-        let detector = self.detector.as_ref().ok_or_else(|| {
-            MetricError::Unsupported(format!("`{}` needs the Inception detector", spec.name))
+        let network = spec.network().expect("only equivariance needs no network");
+        let detector = self.detector(network).ok_or_else(|| {
+            MetricError::Unsupported(format!(
+                "`{}` needs the {} detector",
+                spec.name,
+                network.name()
+            ))
         })?;
         if spec.family == Family::InceptionScore {
             let probs = generator_features(

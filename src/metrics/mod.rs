@@ -1,9 +1,10 @@
 //! Quality metrics — port of the official `metrics/` package (spec §9): FID, KID,
 //! precision/recall and the Inception Score of a generator against its training set, on the
-//! TorchScript Inception-v3 detector.
+//! official TorchScript detectors (Inception-v3; VGG16 for precision/recall).
 //!
 //! [`equivariance`] measures StyleGAN3's EQ-T/EQ-R without a detector.
-//! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the network;
+//! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the networks ([`signature`] passes
+//! their keyword arguments, [`download`] fetches them);
 //! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
 //! for datasets; [`fid`], [`kid`], [`pr`] and [`inception_score`] are the math; [`evaluate`] ties
 //! them together and writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots;
@@ -23,9 +24,10 @@ pub mod pr;
 pub mod registry;
 pub mod report;
 pub mod runner;
+pub mod signature;
 pub mod stats;
 
-pub use detector::Detector;
+pub use detector::{Detector, DetectorFiles, Network};
 pub use evaluate::{Evaluator, MetricResult, RealData};
 pub use registry::{MetricSpec, is_known_metric, metric_spec};
 pub use runner::MetricRunner;

@@ -10,6 +10,7 @@
 //! name is recorded with each result, so a reduced metric is never mistaken for the official one.
 
 use super::MetricError;
+use super::detector::Network;
 use super::equivariance::Equivariance;
 use super::stats::Capture;
 use crate::manifest::cfg::METRICS;
@@ -113,9 +114,14 @@ impl MetricSpec {
         }
     }
 
-    /// Whether the metric runs the Inception detector (all but the equivariance metrics).
-    pub fn needs_detector(&self) -> bool {
-        !self.family.is_equivariance()
+    /// The network whose features the metric compares, as in the reference: Inception-v3 for
+    /// FID, KID and IS, VGG16 for precision/recall, none for equivariance.
+    pub fn network(&self) -> Option<Network> {
+        match self.family {
+            Family::Fid | Family::Kid | Family::InceptionScore => Some(Network::Inception),
+            Family::PrecisionRecall => Some(Network::Vgg16),
+            Family::Equivariance(_) => None,
+        }
     }
 
     /// What the feature statistics must keep.
@@ -162,7 +168,7 @@ pub fn is_known_metric(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Equivariance, Family, MetricSpec};
+    use super::{Equivariance, Family, MetricSpec, Network};
 
     #[test]
     fn official_and_reduced_names_parse() {
@@ -178,6 +184,8 @@ mod tests {
             (Family::PrecisionRecall, 50_000, false)
         );
         assert_eq!(pr.max_real(), Some(50_000));
+        assert_eq!(pr.network(), Some(Network::Vgg16));
+        assert_eq!(fid.network(), Some(Network::Inception));
         assert_eq!(MetricSpec::parse("kid200_full").unwrap().num_gen, 200);
         assert_eq!(
             MetricSpec::parse("is50k").unwrap().result_names(),

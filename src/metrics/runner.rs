@@ -7,7 +7,7 @@ use std::path::Path;
 use tch::Device;
 
 use super::MetricError;
-use super::detector::{Detector, cache_dir};
+use super::detector::{Detector, DetectorFiles, Network, cache_dir};
 use super::evaluate::{Evaluator, RealData};
 use super::registry::{Family, MetricSpec, metric_spec};
 use crate::train::networks::GeneratorNet;
@@ -21,14 +21,14 @@ pub struct MetricRunner {
 }
 
 impl MetricRunner {
-    /// A runner for `names` against `real`, with the detector `detector` (see
-    /// [`super::detector::locate`] for the default) on `device`; `None` when `names` is empty.
+    /// A runner for `names` against `real`, with the detectors they need loaded on `device` from
+    /// `files` (see [`super::detector::locate`] for the defaults); `None` when `names` is empty.
     /// Fails early — before any training — on an unknown or unsupported metric, a missing
     /// detector, or the Inception Score with a detector that has no classifier head.
     pub fn new(
         names: &[String],
         real: RealData,
-        detector: Option<&Path>,
+        files: &DetectorFiles,
         device: Device,
     ) -> Result<Option<MetricRunner>, MetricError> {
         if names.is_empty() {
@@ -38,18 +38,21 @@ impl MetricRunner {
             .iter()
             .map(|name| metric_spec(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let detector = specs
-            .iter()
-            .any(MetricSpec::needs_detector)
-            .then(|| Detector::find(detector, device))
-            .transpose()?;
-        if let Some(detector) = &detector
-            && specs.iter().any(|s| s.family == Family::InceptionScore)
-        {
-            detector.require_classifier()?;
+        let mut detectors: Vec<Detector> = Vec::new();
+        for network in specs.iter().filter_map(MetricSpec::network) {
+            if detectors.iter().all(|d| d.network() != network) {
+                detectors.push(Detector::find(network, files.get(network), device)?);
+            }
+        }
+        let evaluator = Evaluator::new(detectors, cache_dir());
+        if specs.iter().any(|s| s.family == Family::InceptionScore) {
+            evaluator
+                .detector(Network::Inception)
+                .expect("loaded above")
+                .require_classifier()?;
         }
         Ok(Some(MetricRunner {
-            evaluator: Evaluator::new(detector, cache_dir()),
+            evaluator,
             specs,
             real,
         }))

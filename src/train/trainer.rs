@@ -37,7 +37,7 @@ use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
 use crate::data::{Dataset, DatasetOptions};
 use crate::manifest::{Arch, Aug, ExperimentSpec, TrainSpec};
-use crate::metrics::{MetricRunner, RealData};
+use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use crate::nets::generator::Generator;
 use crate::nets::state::{load_state, state_tensors};
@@ -343,7 +343,7 @@ impl Trainer {
             use_labels: spec.data.cond,
             xflip: spec.data.mirror,
         };
-        let metrics = MetricRunner::new(&t.metrics, real, None, device)?;
+        let metrics = MetricRunner::new(&t.metrics, real, &DetectorFiles::default(), device)?;
         // train.py builds the pipe only when something augments (p > 0 or an ADA target).
         let augments =
             t.aug != Aug::Noaug && (t.derived.augment_p > 0.0 || t.derived.ada_target.is_some());

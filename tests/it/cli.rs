@@ -8,7 +8,8 @@ fn kimg() -> Command {
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("NO_COLOR", "1")
         .env("KIMG_NO_PROGRESS", "1")
-        .env("KIMG_DETECTOR_URL", "off");
+        .env("KIMG_DETECTOR_URL", "off")
+        .env("KIMG_VGG16_URL", "off");
     cmd
 }
 

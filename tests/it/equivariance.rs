@@ -3,9 +3,9 @@
 //! translation and band-limited rotation, the masks, both rotation filters and the PSNRs; the
 //! `eqt*`/`eqr*` metrics built on them.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use kimg::metrics::{MetricRunner, RealData};
+use kimg::metrics::{DetectorFiles, MetricRunner, RealData};
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use kimg::ops::equivariance::{
@@ -113,8 +113,11 @@ fn equivariance_metrics_need_no_detector_and_are_reproducible() {
         xflip: false,
     };
     let names: Vec<String> = ["eqt8_int", "eqt8_frac", "eqr8"].map(String::from).to_vec();
-    let missing_detector = Some(Path::new("/nonexistent/inception.pt"));
-    let runner = MetricRunner::new(&names, real.clone(), missing_detector, Device::Cpu)
+    let missing = DetectorFiles {
+        inception: Some("/nonexistent/inception.pt".into()),
+        vgg16: Some("/nonexistent/vgg16.pt".into()),
+    };
+    let runner = MetricRunner::new(&names, real.clone(), &missing, Device::Cpu)
         .unwrap()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();

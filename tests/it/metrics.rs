@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 
 use kimg::data::{Dataset, DatasetOptions};
 use kimg::metrics::cache::cached_dataset_features;
-use kimg::metrics::detector::{Flavour, OFFICIAL_FILE, locate, locate_local, preprocess};
+use kimg::metrics::detector::{Flavour, Network, locate, locate_local, preprocess};
 use kimg::metrics::download::download;
 use kimg::metrics::fid::frechet_distance;
 use kimg::metrics::inception_score::{NUM_SPLITS, inception_score};
 use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
 use kimg::metrics::pr::{PrOptions, precision_recall};
-use kimg::metrics::{Capture, Detector, FeatureStats, MetricRunner, RealData};
+use kimg::metrics::{Capture, Detector, DetectorFiles, FeatureStats, MetricRunner, RealData};
 use kimg::numpy_rng::RandomState;
 use kimg::snapshot::file::SnapshotFile;
 use tch::{Device, Kind, Tensor};
@@ -120,7 +120,7 @@ fn a_traced_detector_is_fed_preprocessed_images() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tiny.pt");
     tiny_detector(&path);
-    let detector = Detector::load(&path, Device::Cpu).unwrap();
+    let detector = Detector::load(&path, Network::Inception, Device::Cpu).unwrap();
     assert_eq!(detector.flavour(), Flavour::Bare);
     // A constant gray image stays constant through the resize: (x − 128)/128 everywhere.
     let gray = Tensor::full([2, 1, 16, 16], 192, (Kind::Uint8, Device::Cpu));
@@ -135,8 +135,79 @@ fn a_traced_detector_is_fed_preprocessed_images() {
 
 #[test]
 fn a_missing_detector_says_what_to_fetch_and_where() {
-    let error = locate(Some(Path::new("/nonexistent/inception.pt"))).unwrap_err();
+    let error = locate(
+        Network::Inception,
+        Some(Path::new("/nonexistent/inception.pt")),
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("/nonexistent/inception.pt"));
+}
+
+/// The VGG16 stand-in (`tests/fixtures/detectors/vgg16-stub.pt`, made by `make_stubs.py` there): a
+/// scripted module with the official `vgg16.pt`'s keyword interface.
+fn vgg16_stub() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/detectors/vgg16-stub.pt")
+}
+
+/// The official modules take keyword flags, which kimg passes by position as their `forward`
+/// declares them: the stub declares `resize_images` and `return_lpips` before `return_features`,
+/// so a positional `forward(img, True)` would give its class scores instead of features.
+#[test]
+fn vgg16_features_are_asked_for_by_keyword() {
+    let detector = Detector::load(&vgg16_stub(), Network::Vgg16, Device::Cpu).unwrap();
+    assert_eq!(detector.flavour(), Flavour::Official);
+    let dataset = Dataset::open(&dataset_zip(), &DatasetOptions::default()).unwrap();
+    let pixels: Vec<u8> = (0..3).flat_map(|i| dataset.image(i).unwrap()).collect();
+    let images = Tensor::from_slice(&pixels).reshape([3, 3, 16, 16]);
+    let features = detector.features(&images).unwrap();
+    assert_eq!(features.size(), [3, 4096]);
+    let module = tch::CModule::load(vgg16_stub()).unwrap();
+    let by_position = |flags: &[bool]| -> Tensor {
+        let mut inputs = vec![tch::IValue::Tensor(images.shallow_clone())];
+        inputs.extend(flags.iter().map(|&f| tch::IValue::Bool(f)));
+        module.forward_is(&inputs).unwrap().try_into().unwrap()
+    };
+    assert!(features.equal(&by_position(&[true, false, true])));
+    assert_eq!(by_position(&[true]).size(), [3, 10]);
+    // Grayscale images are repeated to three channels, as for Inception.
+    let gray = detector.features(&images.narrow(1, 0, 1)).unwrap();
+    assert!(
+        gray.equal(
+            &detector
+                .features(&images.narrow(1, 0, 1).repeat([1, 3, 1, 1]))
+                .unwrap()
+        )
+    );
+    // A module without the official interface is not taken for VGG16.
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = dir.path().join("tiny.pt");
+    tiny_detector(&tiny);
+    let error = Detector::load(&tiny, Network::Vgg16, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not the official vgg16.pt"), "{error}");
+}
+
+/// A downloaded VGG16 is kept when it loads as the official module and gives finite, distinct
+/// 4096-d features; a bare module is refused.
+#[test]
+fn a_downloaded_vgg16_is_checked_before_it_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let tiny = dir.path().join("tiny.pt");
+    tiny_detector(&tiny);
+    let error = download(
+        Network::Vgg16,
+        &serve(std::fs::read(&tiny).unwrap(), 1),
+        &cache,
+    )
+    .unwrap_err();
+    assert!(error.contains("no `return_features`"), "{error}");
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+    let stub = std::fs::read(vgg16_stub()).unwrap();
+    let kept = download(Network::Vgg16, &serve(stub, 1), &cache).unwrap();
+    assert_eq!(kept, cache.join("vgg16.pt"));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 1);
 }
 
 #[test]
@@ -144,7 +215,7 @@ fn dataset_statistics_are_cached_and_reused() {
     let dir = tempfile::tempdir().unwrap();
     let detector_path = dir.path().join("tiny.pt");
     tiny_detector(&detector_path);
-    let detector = Detector::load(&detector_path, Device::Cpu).unwrap();
+    let detector = Detector::load(&detector_path, Network::Inception, Device::Cpu).unwrap();
     let options = DatasetOptions::default();
     let dataset = Dataset::open(&dataset_zip(), &options).unwrap();
     let capture = Capture {
@@ -300,25 +371,35 @@ fn serve(body: Vec<u8>, requests: usize) -> String {
 fn a_downloaded_detector_is_checked_before_it_is_kept() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
-    let error = download(&serve(b"<html>Not here</html>".to_vec(), 1), &cache).unwrap_err();
+    let error = download(
+        Network::Inception,
+        &serve(b"<html>Not here</html>".to_vec(), 1),
+        &cache,
+    )
+    .unwrap_err();
     assert!(error.contains("the downloaded file is wrong"), "{error}");
     let tiny = dir.path().join("tiny.pt");
     tiny_detector(&tiny);
-    let error = download(&serve(std::fs::read(&tiny).unwrap(), 1), &cache).unwrap_err();
+    let error = download(
+        Network::Inception,
+        &serve(std::fs::read(&tiny).unwrap(), 1),
+        &cache,
+    )
+    .unwrap_err();
     assert!(error.contains("probe features instead of 64"), "{error}");
     assert_eq!(
         std::fs::read_dir(&cache).unwrap().count(),
         0,
         "nothing kept"
     );
-    let Ok(Some(real)) = locate_local(None) else {
+    let Ok(Some(real)) = locate_local(Network::Inception, None) else {
         println!("SKIPPED (in part): no Inception detector in the cache to serve");
         return;
     };
     let bytes = std::fs::read(&real).unwrap();
     let size = bytes.len();
-    let kept = download(&serve(bytes, 1), &cache).unwrap();
-    assert_eq!(kept, cache.join(OFFICIAL_FILE));
+    let kept = download(Network::Inception, &serve(bytes, 1), &cache).unwrap();
+    assert_eq!(kept, cache.join(Network::Inception.official_file()));
     assert_eq!(std::fs::metadata(&kept).unwrap().len() as usize, size);
     assert_eq!(
         std::fs::read_dir(&cache).unwrap().count(),
@@ -343,18 +424,19 @@ fn kimg_command() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("kimg").unwrap();
     cmd.env("NO_COLOR", "1")
         .env("KIMG_NO_PROGRESS", "1")
-        .env("KIMG_DETECTOR_URL", "off");
+        .env("KIMG_DETECTOR_URL", "off")
+        .env("KIMG_VGG16_URL", "off");
     cmd
 }
 
 /// The real detector, when `make setup-metrics` (or a download) put it in the cache.
 #[test]
 fn the_real_detector_gives_2048_features() {
-    let Ok(Some(path)) = locate_local(None) else {
+    let Ok(Some(path)) = locate_local(Network::Inception, None) else {
         println!("SKIPPED: no Inception detector in the cache (run `make setup-metrics`)");
         return;
     };
-    let detector = Detector::load(&path, Device::Cpu).unwrap();
+    let detector = Detector::load(&path, Network::Inception, Device::Cpu).unwrap();
     let dataset = Dataset::open(&dataset_zip(), &DatasetOptions::default()).unwrap();
     let images: Vec<u8> = (0..2).flat_map(|i| dataset.image(i).unwrap()).collect();
     let images = Tensor::from_slice(&images).reshape([2, 3, 16, 16]);
@@ -380,7 +462,7 @@ fn kimg_metrics(dir: &Path, run_dir: &Path, detector: &Path, args: &[&str]) {
 }
 
 /// `kimg train --manifest MANIFEST --outdir OUTDIR --metrics METRICS` on the CPU in `dir`, with
-/// `detector` and a cache under `dir`; returns the run directory it made.
+/// `detector`, the VGG16 stub and a cache under `dir`; returns the run directory it made.
 fn train_tiny(
     dir: &Path,
     manifest: &Path,
@@ -391,6 +473,7 @@ fn train_tiny(
     let out = succeeded(
         kimg_command()
             .env("KIMG_DETECTOR", detector)
+            .env("KIMG_VGG16", vgg16_stub())
             .env("KIMG_CACHE_DIR", dir.join("cache"))
             .args(["train", "--device", "cpu", "--outdir", outdir, "--manifest"])
             .arg(manifest)
@@ -471,11 +554,24 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
     let pr = &read_lines("pr203_full")[1]["results"];
     assert!((0.0..=1.0).contains(&pr["pr203_full_precision"].as_f64().unwrap()));
     assert!((0.0..=1.0).contains(&pr["pr203_full_recall"].as_f64().unwrap()));
-    // The real statistics were cached once per capture mode and reused at the second snapshot.
-    let cached = std::fs::read_dir(dir.path().join("cache/gan-metrics"))
+    // The real statistics were cached once per capture mode and network, and reused at the second
+    // snapshot; precision/recall's are VGG16 features.
+    let cached: Vec<PathBuf> = std::fs::read_dir(dir.path().join("cache/gan-metrics"))
         .unwrap()
-        .count();
-    assert_eq!(cached, 2, "mean/cov for FID, all features for KID and PR");
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(
+        cached.len(),
+        3,
+        "Inception mean/cov for FID, all features for KID, VGG16 features for PR"
+    );
+    let feature_dims: std::collections::BTreeSet<i64> = cached
+        .iter()
+        .flat_map(|file| Tensor::read_safetensors(file).unwrap())
+        .filter(|(name, _)| name != "num_items")
+        .map(|(_, tensor)| *tensor.size().last().unwrap())
+        .collect();
+    assert_eq!(feature_dims, [12, 4096].into());
 
     kimg_metrics(
         dir.path(),
@@ -605,7 +701,11 @@ fn the_inception_score_refuses_a_detector_without_classifier_head() {
         use_labels: false,
         xflip: false,
     };
-    let error = MetricRunner::new(&["is50k".into()], real, Some(&detector), Device::Cpu)
+    let files = DetectorFiles {
+        inception: Some(detector),
+        vgg16: None,
+    };
+    let error = MetricRunner::new(&["is50k".into()], real, &files, Device::Cpu)
         .unwrap_err()
         .to_string();
     assert!(error.contains("classifier head"), "{error}");
@@ -617,6 +717,7 @@ fn kimg_run_checks_metrics_before_starting_workers() {
     let dir = tempfile::tempdir().unwrap();
     for (metrics, code, message) in [
         ("[\"fid50k_full\"]", 3, "make setup-metrics"),
+        ("[\"pr50k3_full\"]", 3, "vgg16.pt"),
         ("[\"ppl2_wend\"]", 2, "not implemented"),
         ("[\"eqt50k_int\"]", 2, "StyleGAN3's equivariance"),
     ] {
@@ -634,6 +735,7 @@ fn kimg_run_checks_metrics_before_starting_workers() {
         let out = kimg_command()
             .env("KIMG_CACHE_DIR", dir.path().join("empty"))
             .env_remove("KIMG_DETECTOR")
+            .env_remove("KIMG_VGG16")
             .args(["run", "sweep.toml", "--devices", "cpu"])
             .current_dir(dir.path())
             .output()
