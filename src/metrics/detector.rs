@@ -221,6 +221,9 @@ pub enum Output {
     /// Softmax class probabilities without the output bias (Inception Score; official
     /// Inception-v3 only).
     Probabilities,
+    /// LPIPS feature vectors of images at their own size, whose squared distance is the LPIPS
+    /// distance (perceptual path length; official VGG16 only).
+    Lpips,
 }
 
 impl Output {
@@ -229,6 +232,7 @@ impl Output {
         match self {
             Output::Features => &[("return_features", true)],
             Output::Probabilities => &[("no_output_bias", true)],
+            Output::Lpips => &[("resize_images", false), ("return_lpips", true)],
         }
     }
 }
@@ -384,8 +388,9 @@ impl Detector {
         self.run(images, Output::Features)
     }
 
-    /// What the detector computes for uint8 images `[N, C, H, W]` (C = 1 or 3), as float32 on the
-    /// CPU: features `[N, D]`, or class probabilities `[N, 1008]` (official Inception-v3 only).
+    /// What the detector computes for uint8-valued images `[N, C, H, W]` (C = 1 or 3), as float32
+    /// on the CPU: features `[N, D]`, class probabilities `[N, 1008]` (official Inception-v3
+    /// only), or LPIPS vectors (official VGG16 only; the images may be float).
     pub fn run(&self, images: &Tensor, output: Output) -> Result<Tensor, MetricError> {
         if output == Output::Probabilities {
             self.require_classifier()?;

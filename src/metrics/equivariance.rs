@@ -107,7 +107,8 @@ pub fn equivariance_psnr(
         let mut done = 0;
         while done < num_samples {
             let z = Tensor::randn([GENERATOR_BATCH, g.config().z_dim], (Kind::Float, device));
-            let c = generated_labels(labels, g.config().c_dim, &mut label_rng).to_device(device);
+            let c = generated_labels(labels, g.config().c_dim, GENERATOR_BATCH, &mut label_rng)
+                .to_device(device);
             let ws = g.mapping(&z, &c, 1.0, false);
             let (e, m) = batch_sums(g, &ws, kind);
             error += e;

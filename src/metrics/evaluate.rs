@@ -3,7 +3,7 @@
 //! and its `metric-<name>.jsonl` line flow out.
 //!
 //! Each metric runs on the reference's network ([`MetricSpec::network`]): Inception-v3 for FID, KID
-//! and IS, VGG16 for precision/recall.
+//! and IS, VGG16 for precision/recall and PPL.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -17,6 +17,7 @@ use super::features::{GENERATION_SEED, generator_features};
 use super::fid::frechet_distance;
 use super::inception_score::{NUM_SPLITS, inception_score};
 use super::kid::{KidOptions, kernel_inception_distance};
+use super::ppl::perceptual_path_length;
 use super::pr::{PrOptions, precision_recall};
 use super::registry::{Family, MetricSpec};
 use crate::data::{Dataset, DatasetOptions};
@@ -156,6 +157,10 @@ impl Evaluator {
                 network.name()
             ))
         })?;
+        if spec.family == Family::PerceptualPathLength {
+            let ppl = perceptual_path_length(detector, generator, labels, spec.num_gen)?;
+            return Ok(Evaluator::result(spec, vec![ppl], start));
+        }
         if spec.family == Family::InceptionScore {
             let probs = generator_features(
                 detector,
@@ -205,7 +210,9 @@ impl Evaluator {
                 );
                 vec![precision, recall]
             }
-            Family::InceptionScore | Family::Equivariance(_) => unreachable!("handled above"),
+            Family::InceptionScore | Family::PerceptualPathLength | Family::Equivariance(_) => {
+                unreachable!("handled above")
+            }
         };
         Ok(Evaluator::result(spec, values, start))
     }

@@ -82,7 +82,8 @@ pub fn generator_features(
         let images: Vec<Tensor> = (0..calls)
             .map(|_| {
                 let z = Tensor::randn([GENERATOR_BATCH, z_dim], (Kind::Float, device));
-                let c = generated_labels(labels, c_dim, &mut label_rng).to_device(device);
+                let c = generated_labels(labels, c_dim, GENERATOR_BATCH, &mut label_rng)
+                    .to_device(device);
                 tch::no_grad(|| {
                     let ws = generator.mapping(&z, &c, 1.0, false);
                     to_uint8_nchw(&generator.synthesis(&ws, NoiseMode::Random, false, false))
@@ -97,20 +98,22 @@ pub fn generator_features(
     Ok(stats)
 }
 
-/// `[4, c_dim]` labels of random dataset items (`np.random.randint(len(dataset))` each), or zeros.
+/// `[count, c_dim]` labels of random dataset items (`np.random.randint(len(dataset))` each), or
+/// zeros.
 pub(crate) fn generated_labels(
     labels: Option<&Dataset>,
     c_dim: i64,
+    count: i64,
     rng: &mut RandomState,
 ) -> Tensor {
     match labels {
         Some(dataset) if c_dim > 0 => {
             let len = dataset.len() as u64;
-            let values: Vec<f32> = (0..GENERATOR_BATCH)
+            let values: Vec<f32> = (0..count)
                 .flat_map(|_| dataset.label(usize::try_from(rng.randint(len)).expect("index fits")))
                 .collect();
-            Tensor::from_slice(&values).reshape([GENERATOR_BATCH, c_dim])
+            Tensor::from_slice(&values).reshape([count, c_dim])
         }
-        _ => Tensor::zeros([GENERATOR_BATCH, c_dim], (Kind::Float, Device::Cpu)),
+        _ => Tensor::zeros([count, c_dim], (Kind::Float, Device::Cpu)),
     }
 }

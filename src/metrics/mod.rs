@@ -1,12 +1,13 @@
 //! Quality metrics — port of the official `metrics/` package (spec §9): FID, KID,
-//! precision/recall and the Inception Score of a generator against its training set, on the
-//! official TorchScript detectors (Inception-v3; VGG16 for precision/recall).
+//! precision/recall, perceptual path length and the Inception Score of a generator against its
+//! training set, on the official TorchScript detectors (Inception-v3; VGG16 for precision/recall
+//! and PPL).
 //!
 //! [`equivariance`] measures StyleGAN3's EQ-T/EQ-R without a detector.
 //! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the networks ([`signature`] passes
 //! their keyword arguments, [`download`] fetches them);
 //! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
-//! for datasets; [`fid`], [`kid`], [`pr`] and [`inception_score`] are the math; [`evaluate`] ties
+//! for datasets; [`fid`], [`kid`], [`pr`], [`ppl`] and [`inception_score`] are the math; [`evaluate`] ties
 //! them together and writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots;
 //! [`report`] and [`plot`] summarise a sweep.
 
@@ -20,6 +21,7 @@ pub mod fid;
 pub mod inception_score;
 pub mod kid;
 pub mod plot;
+pub mod ppl;
 pub mod pr;
 pub mod registry;
 pub mod report;
@@ -49,8 +51,9 @@ pub enum MetricError {
     },
     /// A name that is no metric.
     #[error(
-        "`{0}` is not a metric; kimg computes fid50k_full, kid50k_full, pr50k3_full, fid50k, \
-         kid50k, pr50k3 and reduced variants such as fid1k_full"
+        "`{0}` is not a metric; kimg computes fid50k_full, kid50k_full, pr50k3_full, ppl2_wend, \
+         eqt50k_int, eqt50k_frac, eqr50k, fid50k, kid50k, pr50k3, is50k and reduced variants \
+         such as fid1k_full"
     )]
     UnknownMetric(String),
     /// A metric or an input kimg cannot handle.

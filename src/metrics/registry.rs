@@ -1,9 +1,10 @@
 //! Metric names → what to compute — port of the registry in `metrics/metric_main.py` (spec §9).
 //!
-//! kimg computes the official `fid50k_full`, `kid50k_full`, `pr50k3_full`, `is50k`, the legacy
-//! `fid50k`, `kid50k`, `pr50k3` and StyleGAN3's `eqt50k_int`, `eqt50k_frac`, `eqr50k`; `ppl2_wend`
-//! is valid in manifests but not computed yet. For CPU runs and tests kimg also accepts
-//! the same families with another number of generated images, spelled the official way:
+//! kimg computes every official metric: `fid50k_full`, `kid50k_full`, `pr50k3_full`, `ppl2_wend`,
+//! `is50k`, the legacy `fid50k`, `kid50k`, `pr50k3` and StyleGAN3's `eqt50k_int`, `eqt50k_frac`,
+//! `eqr50k`. For CPU runs and tests kimg also accepts
+//! the same families (but PPL, whose name has no count) with another number of generated images,
+//! spelled the official way:
 //! `fid<N>[k][_full]`, `kid<N>[k][_full]`, `pr<N>[k]3[_full]`, `is<N>[k]`, `eqt<N>[k]_int`,
 //! `eqt<N>[k]_frac`, `eqr<N>[k]` (`fid200_full`: FID
 //! against all real images with 200 generated ones; `pr1k3_full`: 1000 generated, k = 3). The
@@ -13,7 +14,6 @@ use super::MetricError;
 use super::detector::Network;
 use super::equivariance::Equivariance;
 use super::stats::Capture;
-use crate::manifest::cfg::METRICS;
 
 /// The kind of a metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +26,8 @@ pub enum Family {
     PrecisionRecall,
     /// Inception Score (needs the official detector's classifier head).
     InceptionScore,
+    /// Perceptual path length in W at path endpoints (`ppl2_wend`).
+    PerceptualPathLength,
     /// StyleGAN3 equivariance PSNR (no detector).
     Equivariance(Equivariance),
 }
@@ -54,6 +56,14 @@ pub struct MetricSpec {
 impl MetricSpec {
     /// Parse a metric name; `None` when it names nothing kimg computes (see the module doc).
     pub fn parse(name: &str) -> Option<MetricSpec> {
+        if name == "ppl2_wend" {
+            return Some(MetricSpec {
+                name: name.to_string(),
+                family: Family::PerceptualPathLength,
+                num_gen: 50_000,
+                full: false,
+            });
+        }
         let (rest, full) = match name.strip_suffix("_full") {
             Some(rest) => (rest, true),
             None => (name, false),
@@ -107,7 +117,11 @@ impl MetricSpec {
     /// Score uses none).
     pub fn max_real(&self) -> Option<usize> {
         match (self.family, self.full) {
-            (Family::Fid, true) | (Family::InceptionScore | Family::Equivariance(_), _) => None,
+            (Family::Fid, true)
+            | (
+                Family::InceptionScore | Family::PerceptualPathLength | Family::Equivariance(_),
+                _,
+            ) => None,
             (Family::Kid, true) => Some(1_000_000),
             (Family::PrecisionRecall, true) => Some(200_000),
             (_, false) => Some(self.num_gen),
@@ -115,11 +129,11 @@ impl MetricSpec {
     }
 
     /// The network whose features the metric compares, as in the reference: Inception-v3 for
-    /// FID, KID and IS, VGG16 for precision/recall, none for equivariance.
+    /// FID, KID and IS, VGG16 for precision/recall and PPL, none for equivariance.
     pub fn network(&self) -> Option<Network> {
         match self.family {
             Family::Fid | Family::Kid | Family::InceptionScore => Some(Network::Inception),
-            Family::PrecisionRecall => Some(Network::Vgg16),
+            Family::PrecisionRecall | Family::PerceptualPathLength => Some(Network::Vgg16),
             Family::Equivariance(_) => None,
         }
     }
@@ -135,7 +149,9 @@ impl MetricSpec {
     /// The names of the values this metric reports.
     pub fn result_names(&self) -> Vec<String> {
         match self.family {
-            Family::Fid | Family::Kid | Family::Equivariance(_) => vec![self.name.clone()],
+            Family::Fid | Family::Kid | Family::PerceptualPathLength | Family::Equivariance(_) => {
+                vec![self.name.clone()]
+            }
             Family::PrecisionRecall => vec![
                 format!("{}_precision", self.name),
                 format!("{}_recall", self.name),
@@ -147,28 +163,21 @@ impl MetricSpec {
     }
 }
 
-/// The metric `name`, or why kimg cannot compute it.
+/// The metric `name`, or an error naming the valid ones.
 pub fn metric_spec(name: &str) -> Result<MetricSpec, MetricError> {
-    MetricSpec::parse(name).ok_or_else(|| {
-        if METRICS.contains(&name) {
-            MetricError::Unsupported(format!(
-                "the metric `{name}` is not implemented in kimg yet"
-            ))
-        } else {
-            MetricError::UnknownMetric(name.to_string())
-        }
-    })
+    MetricSpec::parse(name).ok_or_else(|| MetricError::UnknownMetric(name.to_string()))
 }
 
-/// Whether `name` is a valid `--metrics` entry: an official metric name (some of which kimg does
-/// not compute yet) or one of the reduced spellings of the module doc.
+/// Whether `name` is a valid `--metrics` entry: an official metric name or one of the reduced
+/// spellings of the module doc.
 pub fn is_known_metric(name: &str) -> bool {
-    METRICS.contains(&name) || MetricSpec::parse(name).is_some()
+    MetricSpec::parse(name).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::{Equivariance, Family, MetricSpec, Network};
+    use crate::manifest::cfg::METRICS;
 
     #[test]
     fn official_and_reduced_names_parse() {
@@ -212,7 +221,17 @@ mod tests {
             MetricSpec::parse("pr1k3_full").unwrap().result_names(),
             ["pr1k3_full_precision", "pr1k3_full_recall"]
         );
+        for official in METRICS {
+            assert!(MetricSpec::parse(official).is_some(), "{official}");
+        }
+        let ppl = MetricSpec::parse("ppl2_wend").unwrap();
+        assert_eq!(
+            (ppl.family, ppl.num_gen, ppl.network()),
+            (Family::PerceptualPathLength, 50_000, Some(Network::Vgg16))
+        );
         for bad in [
+            "ppl2k_wend",
+            "ppl_wend",
             "fid",
             "fidk_full",
             "fid050k",

@@ -2,6 +2,7 @@
 
 use tch::{Device, Tensor, nn};
 
+use super::precision::Precision;
 use super::stylegan2::{Stylegan2Config, Stylegan2Generator};
 use super::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use crate::manifest::cfg::Arch;
@@ -103,5 +104,13 @@ impl GeneratorNet for Generator {
 
     fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
         self.net().as_stylegan3()
+    }
+
+    fn precision(&self) -> Precision {
+        self.net().precision()
+    }
+
+    fn set_precision(&self, precision: Precision) {
+        self.net().set_precision(precision);
     }
 }

@@ -6,6 +6,8 @@
 //! Mixed precision follows the reference: float16 blocks on CUDA, float32 on the CPU
 //! ([`Precision`]).
 
+use std::cell::Cell;
+
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -361,7 +363,7 @@ pub struct Stylegan2Generator {
     vs: nn::VarStore,
     config: Stylegan2Config,
     blocks: Vec<SynthesisBlock>,
-    precision: Precision,
+    precision: Cell<Precision>,
     /// The mapping network.
     pub mapping: MappingNetwork,
 }
@@ -453,7 +455,7 @@ impl Stylegan2Generator {
             vs,
             config: config.clone(),
             blocks,
-            precision: Precision::default(),
+            precision: Cell::new(Precision::default()),
             mapping,
         }
     }
@@ -461,11 +463,6 @@ impl Stylegan2Generator {
     /// The constructor arguments.
     pub fn config(&self) -> &Stylegan2Config {
         &self.config
-    }
-
-    /// Where the float16 blocks compute in float16 (default: as the reference, on CUDA only).
-    pub fn set_precision(&mut self, precision: Precision) {
-        self.precision = precision;
     }
 
     fn fused(&self, training: bool) -> bool {
@@ -489,7 +486,7 @@ impl Stylegan2Generator {
         let mut img: Option<Tensor> = None;
         let mut activations = Vec::new();
         for block in &self.blocks {
-            let dtype = self.precision.kind(block.use_fp16, ws.device());
+            let dtype = self.precision.get().kind(block.use_fp16, ws.device());
             let block_ws = ws.narrow(1, w_index, block.num_conv() + block.num_torgb());
             w_index += block.num_conv();
             let mut next_w = (0..block_ws.size()[1]).map(|i| block_ws.select(1, i));
@@ -614,5 +611,13 @@ impl GeneratorNet for Stylegan2Generator {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision.get()
+    }
+
+    fn set_precision(&self, precision: Precision) {
+        self.precision.set(precision);
     }
 }

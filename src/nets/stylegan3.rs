@@ -648,16 +648,6 @@ impl Stylegan3Generator {
         &self.config
     }
 
-    /// Where the float16 layers compute in float16 (default: as the reference, on CUDA only).
-    pub fn set_precision(&self, precision: Precision) {
-        self.precision.set(precision);
-    }
-
-    /// The current precision policy.
-    pub fn precision(&self) -> Precision {
-        self.precision.get()
-    }
-
     /// Set the user transform of the input (`synthesis.input.transform`, a 3×3 matrix that maps
     /// output coordinates to input coordinates: `gen_images` writes the *inverse* of the
     /// translation/rotation it applies).
@@ -729,6 +719,14 @@ impl GeneratorNet for Stylegan3Generator {
 
     fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
         Some(self)
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision.get()
+    }
+
+    fn set_precision(&self, precision: Precision) {
+        self.precision.set(precision);
     }
 }
 

@@ -5,6 +5,7 @@
 
 use tch::{Tensor, nn};
 
+use crate::nets::precision::Precision;
 use crate::nets::stylegan3::Stylegan3Generator;
 
 /// How a synthesis network draws its per-layer noise (StyleGAN2 only; StyleGAN3 has none).
@@ -44,6 +45,11 @@ pub trait GeneratorNet {
     fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
         None
     }
+    /// Where the layers the reference marks `use_fp16` compute in float16.
+    fn precision(&self) -> Precision;
+    /// Set that policy (default: as the reference, float16 on CUDA only); the metrics render in
+    /// float32 as the reference's `force_fp32`.
+    fn set_precision(&self, precision: Precision);
 }
 
 /// A discriminator as the loss uses it.

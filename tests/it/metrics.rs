@@ -10,19 +10,27 @@
 use std::path::{Path, PathBuf};
 
 use kimg::data::{Dataset, DatasetOptions};
+use kimg::manifest::cfg::Arch;
 use kimg::metrics::cache::cached_dataset_features;
 use kimg::metrics::detector::{Flavour, Network, locate, locate_local, preprocess};
 use kimg::metrics::download::download;
 use kimg::metrics::fid::frechet_distance;
 use kimg::metrics::inception_score::{NUM_SPLITS, inception_score};
 use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
+use kimg::metrics::ppl::{path_distances, trimmed_mean};
 use kimg::metrics::pr::{PrOptions, precision_recall};
-use kimg::metrics::{Capture, Detector, DetectorFiles, FeatureStats, MetricRunner, RealData};
+use kimg::metrics::{
+    Capture, Detector, DetectorFiles, Evaluator, FeatureStats, MetricRunner, MetricSpec, RealData,
+};
+use kimg::nets::generator::Generator;
+use kimg::nets::precision::Precision;
+use kimg::nets::state::{load_state, state_tensors};
 use kimg::numpy_rng::RandomState;
 use kimg::snapshot::file::SnapshotFile;
+use kimg::train::networks::GeneratorNet;
 use tch::{Device, Kind, Tensor};
 
-use crate::common::{Fixture, assert_close};
+use crate::common::{Fixture, assert_close, generator_weights};
 
 fn result(fx: &Fixture, key: &str) -> f64 {
     fx.json["results"][key].as_f64().unwrap()
@@ -718,7 +726,7 @@ fn kimg_run_checks_metrics_before_starting_workers() {
     for (metrics, code, message) in [
         ("[\"fid50k_full\"]", 3, "make setup-metrics"),
         ("[\"pr50k3_full\"]", 3, "vgg16.pt"),
-        ("[\"ppl2_wend\"]", 2, "not implemented"),
+        ("[\"ppl2_wend\"]", 3, "vgg16.pt"),
         ("[\"eqt50k_int\"]", 2, "StyleGAN3's equivariance"),
     ] {
         let manifest = dir.path().join("sweep.toml");
@@ -748,4 +756,61 @@ fn kimg_run_checks_metrics_before_starting_workers() {
             "a run directory was made"
         );
     }
+}
+
+/// `ppl2_wend` against the official `PPLSampler` run on the reference generator `net_G_sg2` with
+/// the VGG16 stub (`tests/fixtures/ppl/ppl2_wend_sg2.json`, made by `make_fixture.py` there): the
+/// same draws (labels, `t`, latents, the redrawn `noise_const` buffers in module order), the same
+/// distances and the same trimmed mean. The generator's own buffers and precision are left as they
+/// were.
+#[test]
+fn perceptual_path_length_matches_the_official_sampler() {
+    let _rng = crate::common::rng_lock();
+    let fx = Fixture::load("net_G_sg2");
+    let g = Generator::from_kwargs(Arch::Stylegan2, &fx.json["ctor_kwargs"], Device::Cpu).unwrap();
+    load_state(g.var_store(), &generator_weights(&fx), "", true).unwrap();
+    let before = state_tensors(g.var_store(), "");
+    let want: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ppl/ppl2_wend_sg2.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let vgg16 = Detector::load(&vgg16_stub(), Network::Vgg16, Device::Cpu).unwrap();
+    let num = usize::try_from(want["num_samples"].as_u64().unwrap()).unwrap();
+    let got = path_distances(&vgg16, &g, None, num).unwrap();
+    let want_dist: Vec<f64> = want["dist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let worst = got
+        .iter()
+        .zip(&want_dist)
+        .map(|(&g, &w)| relative(f64::from(g), w))
+        .fold(0.0, f64::max);
+    let ppl = trimmed_mean(&got);
+    let ppl_error = relative(ppl, want["ppl"].as_f64().unwrap());
+    println!("ppl {ppl}: distances within {worst:.2e}, ppl within {ppl_error:.2e}");
+    assert!(worst < 1e-6 && ppl_error < 1e-6);
+    for ((name, a), (_, b)) in before.iter().zip(&state_tensors(g.var_store(), "")) {
+        assert!(a.equal(b), "{name} changed");
+    }
+    assert_eq!(g.precision(), Precision::Reference);
+    // The evaluator reports the same value under the metric's name.
+    let spec = MetricSpec {
+        num_gen: num,
+        ..MetricSpec::parse("ppl2_wend").unwrap()
+    };
+    let real = RealData {
+        path: dataset_zip(),
+        use_labels: false,
+        xflip: false,
+    };
+    let result = Evaluator::new(vec![vgg16], None)
+        .evaluate(&spec, &g, &real)
+        .unwrap();
+    assert_eq!(result.results, [("ppl2_wend".to_string(), ppl)]);
 }

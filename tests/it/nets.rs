@@ -557,7 +557,7 @@ fn the_float16_path_runs_and_stays_close_to_float32() {
     };
 
     let fx = Fixture::load("net_G_sg2");
-    let mut g = sg2_generator(&fx);
+    let g = sg2_generator(&fx);
     load_state(g.var_store(), &native_state(&fx), "", true).unwrap();
     g.set_precision(Precision::Float16Anywhere);
     let ws = g.mapping(&fx.t("input.z"), &fx.t("input.c"), 1.0, false);
