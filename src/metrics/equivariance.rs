@@ -8,11 +8,9 @@ use std::f64::consts::PI;
 
 use tch::{Kind, Tensor};
 
-use super::features::{GENERATION_SEED, GENERATOR_BATCH, generated_labels};
+use super::features::{GENERATOR_BATCH, Rendering};
 use crate::data::Dataset;
-use crate::nets::precision::Precision;
 use crate::nets::stylegan3::Stylegan3Generator;
-use crate::numpy_rng::RandomState;
 use crate::ops::equivariance::{
     fractional_pseudo_rotation, fractional_rotation, fractional_translation, integer_translation,
     masked_error, psnr, rotation_matrix,
@@ -87,7 +85,7 @@ fn batch_sums(g: &Stylegan3Generator, ws: &Tensor, kind: Equivariance) -> (f64, 
 
 /// The equivariance PSNR (dB) of `g` over `num_samples` latents in batches of 4, with labels drawn
 /// from `labels` for a conditional generator (zeros otherwise). Seeds the torch generator with
-/// [`GENERATION_SEED`] like the other metrics; renders in float32 (the reference's `force_fp32`).
+/// [`super::features::GENERATION_SEED`] like the other metrics; renders in float32 (the reference's `force_fp32`).
 pub fn equivariance_psnr(
     g: &Stylegan3Generator,
     kind: Equivariance,
@@ -95,29 +93,20 @@ pub fn equivariance_psnr(
     labels: Option<&Dataset>,
 ) -> f64 {
     let device = g.var_store().device();
-    let precision = g.precision();
-    g.set_precision(Precision::Float32);
-    tch::manual_seed(i64::from(GENERATION_SEED));
-    let mut label_rng = RandomState::new(GENERATION_SEED);
-    let bar = crate::ui::progress_bar("samples");
-    bar.set_length(num_samples as u64);
-    bar.set_message("equivariance");
+    let mut rendering = Rendering::start(g, labels, true, ("samples", "equivariance", num_samples));
     let (mut error, mut mask) = (0.0, 0.0);
     tch::no_grad(|| {
         let mut done = 0;
         while done < num_samples {
             let z = Tensor::randn([GENERATOR_BATCH, g.config().z_dim], (Kind::Float, device));
-            let c = generated_labels(labels, g.config().c_dim, GENERATOR_BATCH, &mut label_rng)
-                .to_device(device);
+            let c = rendering.labels(GENERATOR_BATCH);
             let ws = g.mapping(&z, &c, 1.0, false);
             let (e, m) = batch_sums(g, &ws, kind);
             error += e;
             mask += m;
             done += usize::try_from(GENERATOR_BATCH).expect("positive");
-            bar.set_position(done.min(num_samples) as u64);
+            rendering.bar.set_position(done.min(num_samples) as u64);
         }
     });
-    bar.finish_and_clear();
-    g.set_precision(precision);
     psnr(error, mask)
 }

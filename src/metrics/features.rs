@@ -9,6 +9,7 @@ use super::MetricError;
 use super::detector::{Detector, Output};
 use super::stats::{Capture, FeatureStats};
 use crate::data::Dataset;
+use crate::nets::precision::Precision;
 use crate::numpy_rng::RandomState;
 use crate::train::networks::{GeneratorNet, NoiseMode};
 
@@ -59,6 +60,64 @@ pub fn to_uint8_nchw(img: &Tensor) -> Tensor {
     (img * 127.5 + 128.0).clamp(0.0, 255.0).to_kind(Kind::Uint8)
 }
 
+/// What every metric that renders images sets up: the torch generator seeded with
+/// [`GENERATION_SEED`], the label stream, a progress bar, and — for the metrics the reference runs
+/// with `force_fp32` — float32 rendering. Dropping it restores the generator's precision and
+/// clears the bar, on every path out.
+pub(crate) struct Rendering<'a> {
+    generator: &'a dyn GeneratorNet,
+    labels: Option<&'a Dataset>,
+    precision: Precision,
+    label_rng: RandomState,
+    /// Progress over the metric's samples.
+    pub(crate) bar: indicatif::ProgressBar,
+}
+
+impl<'a> Rendering<'a> {
+    /// Start rendering `length` samples of `generator` (`unit` and `message` label the bar), with
+    /// labels drawn from `labels` for a conditional generator.
+    pub(crate) fn start(
+        generator: &'a dyn GeneratorNet,
+        labels: Option<&'a Dataset>,
+        force_fp32: bool,
+        (unit, message, length): (&str, &'static str, usize),
+    ) -> Rendering<'a> {
+        let precision = generator.precision();
+        if force_fp32 {
+            generator.set_precision(Precision::Float32);
+        }
+        tch::manual_seed(i64::from(GENERATION_SEED));
+        let bar = crate::ui::progress_bar(unit);
+        bar.set_length(length as u64);
+        bar.set_message(message);
+        Rendering {
+            generator,
+            labels,
+            precision,
+            label_rng: RandomState::new(GENERATION_SEED),
+            bar,
+        }
+    }
+
+    /// The next `count` labels ([`generated_labels`]) on the generator's device.
+    pub(crate) fn labels(&mut self, count: i64) -> Tensor {
+        generated_labels(
+            self.labels,
+            self.generator.c_dim(),
+            count,
+            &mut self.label_rng,
+        )
+        .to_device(self.generator.var_store().device())
+    }
+}
+
+impl Drop for Rendering<'_> {
+    fn drop(&mut self) {
+        self.generator.set_precision(self.precision);
+        self.bar.finish_and_clear();
+    }
+}
+
 /// The detector's `output` for `num_gen` images of `generator` (no truncation, random noise), with
 /// labels drawn uniformly from `labels` for a conditional generator (zeros otherwise). Seeds the
 /// torch generator with [`GENERATION_SEED`]; callers that need their own stream reseed afterwards.
@@ -70,20 +129,19 @@ pub fn generator_features(
     (capture, output): (Capture, Output),
 ) -> Result<FeatureStats, MetricError> {
     let device = generator.var_store().device();
-    let (z_dim, c_dim) = (generator.z_dim(), generator.c_dim());
-    tch::manual_seed(i64::from(GENERATION_SEED));
-    let mut label_rng = RandomState::new(GENERATION_SEED);
+    let mut rendering = Rendering::start(
+        generator,
+        labels,
+        false,
+        ("images", "features of generated images", num_gen),
+    );
     let mut stats = FeatureStats::new(capture, Some(num_gen));
-    let bar = crate::ui::progress_bar("images");
-    bar.set_length(num_gen as u64);
-    bar.set_message("features of generated images");
     let calls = i64::try_from(DETECTOR_BATCH).expect("small") / GENERATOR_BATCH;
     while !stats.is_full() {
         let images: Vec<Tensor> = (0..calls)
             .map(|_| {
-                let z = Tensor::randn([GENERATOR_BATCH, z_dim], (Kind::Float, device));
-                let c = generated_labels(labels, c_dim, GENERATOR_BATCH, &mut label_rng)
-                    .to_device(device);
+                let z = Tensor::randn([GENERATOR_BATCH, generator.z_dim()], (Kind::Float, device));
+                let c = rendering.labels(GENERATOR_BATCH);
                 tch::no_grad(|| {
                     let ws = generator.mapping(&z, &c, 1.0, false);
                     to_uint8_nchw(&generator.synthesis(&ws, NoiseMode::Random, false, false))
@@ -92,15 +150,14 @@ pub fn generator_features(
             .collect();
         let before = stats.num_items();
         stats.append(&detector.run(&Tensor::cat(&images, 0), output)?);
-        bar.inc((stats.num_items() - before) as u64);
+        rendering.bar.inc((stats.num_items() - before) as u64);
     }
-    bar.finish_and_clear();
     Ok(stats)
 }
 
 /// `[count, c_dim]` labels of random dataset items (`np.random.randint(len(dataset))` each), or
 /// zeros.
-pub(crate) fn generated_labels(
+fn generated_labels(
     labels: Option<&Dataset>,
     c_dim: i64,
     count: i64,

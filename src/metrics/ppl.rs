@@ -13,10 +13,8 @@ use tch::{Kind, Tensor};
 
 use super::MetricError;
 use super::detector::{Detector, Output};
-use super::features::{GENERATION_SEED, generated_labels};
+use super::features::Rendering;
 use crate::data::Dataset;
-use crate::nets::precision::Precision;
-use crate::numpy_rng::RandomState;
 use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// The step between the two latents (`epsilon` of `ppl2_wend`).
@@ -100,33 +98,32 @@ pub fn perceptual_path_length(
 }
 
 /// The differential LPIPS distances of `num_samples` endpoint pairs in W, with labels drawn from
-/// `labels` for a conditional generator (zeros otherwise). Seeds the torch generator with
-/// [`GENERATION_SEED`] like the other metrics; renders in float32 and restores the generator's
-/// noise buffers and precision.
+/// `labels` for a conditional generator (zeros otherwise). Seeds the torch generator like the
+/// other metrics ([`Rendering`]); renders in float32 and restores the generator's noise buffers
+/// and precision.
 pub fn path_distances(
     vgg16: &Detector,
     generator: &dyn GeneratorNet,
     labels: Option<&Dataset>,
     num_samples: usize,
 ) -> Result<Vec<f32>, MetricError> {
-    let device = generator.var_store().device();
     let mut noise = noise_buffers(generator);
     let saved: Vec<Tensor> = noise.iter().map(Tensor::copy).collect();
-    let precision = generator.precision();
-    generator.set_precision(Precision::Float32);
-    tch::manual_seed(i64::from(GENERATION_SEED));
-    let mut label_rng = RandomState::new(GENERATION_SEED);
-    let bar = crate::ui::progress_bar("samples");
-    bar.set_length(num_samples as u64);
-    bar.set_message("perceptual path length");
+    let mut rendering = Rendering::start(
+        generator,
+        labels,
+        true,
+        ("samples", "perceptual path length", num_samples),
+    );
     let mut distances = Vec::new();
-    let result: Result<(), MetricError> = tch::no_grad(|| {
+    let result = tch::no_grad(|| -> Result<(), MetricError> {
         while distances.len() < num_samples {
-            let c = generated_labels(labels, generator.c_dim(), BATCH, &mut label_rng)
-                .to_device(device);
+            let c = rendering.labels(BATCH);
             let batch = batch_distances(vgg16, generator, &c, &mut noise)?;
             distances.extend(Vec::<f32>::try_from(&batch).expect("float32 distances"));
-            bar.set_position(distances.len().min(num_samples) as u64);
+            rendering
+                .bar
+                .set_position(distances.len().min(num_samples) as u64);
         }
         Ok(())
     });
@@ -135,8 +132,6 @@ pub fn path_distances(
             buffer.copy_(value);
         }
     });
-    generator.set_precision(precision);
-    bar.finish_and_clear();
     result?;
     distances.truncate(num_samples);
     Ok(distances)

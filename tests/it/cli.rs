@@ -20,9 +20,26 @@ fn doctor_reports_libtorch_and_exits_zero() {
         .assert()
         .success()
         .stdout(predicate::str::contains("libtorch").and(predicate::str::contains("CUDA build")));
-    let out = kimg().args(["doctor", "--json"]).output().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = kimg()
+        .args(["doctor", "--json"])
+        .env("KIMG_CACHE_DIR", dir.path())
+        .env("KIMG_VGG16", dir.path().join("missing.pt"))
+        .env_remove("KIMG_DETECTOR")
+        .output()
+        .unwrap();
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(report["cpu_threads"].as_i64().unwrap() >= 1);
+    // The metrics networks: none in an empty cache; a named file that is missing is reported.
+    let detectors = report["detectors"].as_array().unwrap();
+    assert_eq!(detectors[0]["network"], "Inception-v3");
+    assert!(detectors[0]["file"].is_null() && detectors[0]["error"].is_null());
+    assert!(
+        detectors[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing.pt")
+    );
 }
 
 #[test]
