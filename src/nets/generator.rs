@@ -1,7 +1,10 @@
 //! A generator of any family — what snapshots, the trainer and `kimg generate` hold.
 
+use std::cell::Cell;
+
 use tch::{Device, Tensor, nn};
 
+use super::mapping::MappingNetwork;
 use super::precision::Precision;
 use super::stylegan2::{Stylegan2Config, Stylegan2Generator};
 use super::stylegan3::{Stylegan3Config, Stylegan3Generator};
@@ -72,20 +75,12 @@ impl Generator {
 }
 
 impl GeneratorNet for Generator {
-    fn z_dim(&self) -> i64 {
-        self.net().z_dim()
+    fn mapping_network(&self) -> &MappingNetwork {
+        self.net().mapping_network()
     }
 
-    fn c_dim(&self) -> i64 {
-        self.net().c_dim()
-    }
-
-    fn num_ws(&self) -> i64 {
-        self.net().num_ws()
-    }
-
-    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor {
-        self.net().mapping(z, c, truncation_psi, update_emas)
+    fn precision_policy(&self) -> &Cell<Precision> {
+        self.net().precision_policy()
     }
 
     fn synthesis(
@@ -104,13 +99,5 @@ impl GeneratorNet for Generator {
 
     fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
         self.net().as_stylegan3()
-    }
-
-    fn precision(&self) -> Precision {
-        self.net().precision()
-    }
-
-    fn set_precision(&self, precision: Precision) {
-        self.net().set_precision(precision);
     }
 }

@@ -582,21 +582,12 @@ impl Stylegan2Generator {
 }
 
 impl GeneratorNet for Stylegan2Generator {
-    fn z_dim(&self) -> i64 {
-        self.config.z_dim
+    fn mapping_network(&self) -> &MappingNetwork {
+        &self.mapping
     }
 
-    fn c_dim(&self) -> i64 {
-        self.config.c_dim
-    }
-
-    fn num_ws(&self) -> i64 {
-        self.config.num_ws()
-    }
-
-    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor {
-        self.mapping
-            .forward(z, c, truncation_psi, None, update_emas)
+    fn precision_policy(&self) -> &Cell<Precision> {
+        &self.precision
     }
 
     fn synthesis(
@@ -611,13 +602,5 @@ impl GeneratorNet for Stylegan2Generator {
 
     fn var_store(&self) -> &nn::VarStore {
         &self.vs
-    }
-
-    fn precision(&self) -> Precision {
-        self.precision.get()
-    }
-
-    fn set_precision(&self, precision: Precision) {
-        self.precision.set(precision);
     }
 }

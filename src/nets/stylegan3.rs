@@ -686,21 +686,12 @@ impl Stylegan3Generator {
 }
 
 impl GeneratorNet for Stylegan3Generator {
-    fn z_dim(&self) -> i64 {
-        self.config.z_dim
+    fn mapping_network(&self) -> &MappingNetwork {
+        &self.mapping
     }
 
-    fn c_dim(&self) -> i64 {
-        self.config.c_dim
-    }
-
-    fn num_ws(&self) -> i64 {
-        self.config.num_ws()
-    }
-
-    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor {
-        self.mapping
-            .forward(z, c, truncation_psi, None, update_emas)
+    fn precision_policy(&self) -> &Cell<Precision> {
+        &self.precision
     }
 
     fn synthesis(
@@ -719,14 +710,6 @@ impl GeneratorNet for Stylegan3Generator {
 
     fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
         Some(self)
-    }
-
-    fn precision(&self) -> Precision {
-        self.precision.get()
-    }
-
-    fn set_precision(&self, precision: Precision) {
-        self.precision.set(precision);
     }
 }
 

@@ -3,8 +3,11 @@
 //! The networks themselves live in `nets/`; these traits keep the training code independent of
 //! the architecture (StyleGAN2, StyleGAN3-T/R) and make the loss testable on its own.
 
+use std::cell::Cell;
+
 use tch::{Tensor, nn};
 
+use crate::nets::mapping::MappingNetwork;
 use crate::nets::precision::Precision;
 use crate::nets::stylegan3::Stylegan3Generator;
 
@@ -19,17 +22,15 @@ pub enum NoiseMode {
     None,
 }
 
-/// A generator as the loss and the loop use it.
+/// A generator as the loss and the loop use it. Its mapping network and precision policy give the
+/// rest of the interface.
 pub trait GeneratorNet {
-    /// Latent size.
-    fn z_dim(&self) -> i64;
-    /// Label size (0 when unconditional).
-    fn c_dim(&self) -> i64;
-    /// Number of intermediate latents the synthesis consumes.
-    fn num_ws(&self) -> i64;
-    /// Mapping: `z [N, z_dim]`, `c [N, c_dim]` → `ws [N, num_ws, w_dim]`; with `update_emas` the
-    /// `w_avg` tracking buffer is updated.
-    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor;
+    /// The mapping network (it knows `z_dim`, `c_dim` and `num_ws`).
+    fn mapping_network(&self) -> &MappingNetwork;
+    /// Where the layers the reference marks `use_fp16` compute in float16 (default: as the
+    /// reference, float16 on CUDA only); the metrics render in float32 as the reference's
+    /// `force_fp32`.
+    fn precision_policy(&self) -> &Cell<Precision>;
     /// Synthesis: `ws` → images `[N, C, H, W]` in [-1, 1]; `training` selects the reference's
     /// training-mode code paths (e.g. StyleGAN2's non-fused modulated convolution).
     fn synthesis(
@@ -45,11 +46,36 @@ pub trait GeneratorNet {
     fn as_stylegan3(&self) -> Option<&Stylegan3Generator> {
         None
     }
-    /// Where the layers the reference marks `use_fp16` compute in float16.
-    fn precision(&self) -> Precision;
-    /// Set that policy (default: as the reference, float16 on CUDA only); the metrics render in
-    /// float32 as the reference's `force_fp32`.
-    fn set_precision(&self, precision: Precision);
+
+    /// Latent size.
+    fn z_dim(&self) -> i64 {
+        self.mapping_network().config().z_dim
+    }
+    /// Label size (0 when unconditional).
+    fn c_dim(&self) -> i64 {
+        self.mapping_network().config().c_dim
+    }
+    /// Number of intermediate latents the synthesis consumes.
+    fn num_ws(&self) -> i64 {
+        self.mapping_network()
+            .config()
+            .num_ws
+            .expect("a generator's mapping broadcasts w to every layer")
+    }
+    /// Mapping: `z [N, z_dim]`, `c [N, c_dim]` → `ws [N, num_ws, w_dim]`; with `update_emas` the
+    /// `w_avg` tracking buffer is updated.
+    fn mapping(&self, z: &Tensor, c: &Tensor, truncation_psi: f64, update_emas: bool) -> Tensor {
+        self.mapping_network()
+            .forward(z, c, truncation_psi, None, update_emas)
+    }
+    /// The current precision policy.
+    fn precision(&self) -> Precision {
+        self.precision_policy().get()
+    }
+    /// Set the precision policy.
+    fn set_precision(&self, precision: Precision) {
+        self.precision_policy().set(precision);
+    }
 }
 
 /// A discriminator as the loss uses it.
