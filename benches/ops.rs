@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use kimg::ops::bias_act::{Activation, BiasAct, bias_act_reference};
 use kimg::ops::fused;
-use kimg::ops::upfirdn2d::{Factor, Padding, upfirdn2d_reference};
+use kimg::ops::upfirdn2d::{Factor, Padding, Resampling, upfirdn2d_reference};
 use tch::{Device, Kind, Tensor};
 
 /// An op under test: input → output.
@@ -87,14 +87,18 @@ fn main() {
         ),
     ];
     for (name, shape, f, up, down, padding, gain) in resamplings {
+        let resampling = Resampling {
+            up,
+            down,
+            padding,
+            flip_filter: false,
+            gain,
+        };
         cases.push((
             name,
             shape,
-            Box::new(move |x| upfirdn2d_reference(x, Some(f), up, down, padding, false, gain)),
-            Box::new(move |x| {
-                fused::upfirdn2d(x, Some(f), up, down, padding, false, gain)
-                    .expect("fused upfirdn2d")
-            }),
+            Box::new(move |x| upfirdn2d_reference(x, Some(f), resampling)),
+            Box::new(move |x| fused::upfirdn2d(x, Some(f), resampling).expect("fused upfirdn2d")),
         ));
     }
     println!(

@@ -4,7 +4,7 @@
 
 use tch::Tensor;
 
-use super::upfirdn2d::{Factor, Padding, filter_size, upfirdn2d};
+use super::upfirdn2d::{Factor, Padding, Resampling, filter_size, upfirdn2d};
 
 /// Arguments of [`conv2d_resample`] besides the tensors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,23 +103,36 @@ pub fn conv2d_resample(x: &Tensor, w: &Tensor, f: Option<&Tensor>, options: &Res
         p.y0 += (fh - down + 1).div_euclid(2);
         p.y1 += (fh - down).div_euclid(2);
     }
-    let one = Factor::from(1);
     #[expect(clippy::cast_precision_loss, reason = "small factors")]
     let up_gain = (up * up) as f64;
+    let filtering = Resampling {
+        padding: p,
+        flip_filter,
+        ..Resampling::default()
+    };
 
     // 1×1 with downsampling only: downsample first, then convolve.
     if kw == 1 && kh == 1 && down > 1 && up == 1 {
-        let y = upfirdn2d(x, f, one, Factor::from(down), p, flip_filter, 1.0);
+        let downsampling = Resampling {
+            down: Factor::from(down),
+            ..filtering
+        };
+        let y = upfirdn2d(x, f, downsampling);
         return conv(&y, w, 1, [0, 0], groups, false, flip_weight);
     }
     // 1×1 with upsampling only: convolve first, then upsample.
     if kw == 1 && kh == 1 && up > 1 && down == 1 {
         let y = conv(x, w, 1, [0, 0], groups, false, flip_weight);
-        return upfirdn2d(&y, f, Factor::from(up), one, p, flip_filter, up_gain);
+        let upsampling = Resampling {
+            up: Factor::from(up),
+            gain: up_gain,
+            ..filtering
+        };
+        return upfirdn2d(&y, f, upsampling);
     }
     // Downsampling only: filter, then a strided convolution.
     if down > 1 && up == 1 {
-        let y = upfirdn2d(x, f, one, one, p, flip_filter, 1.0);
+        let y = upfirdn2d(x, f, filtering);
         return conv(&y, w, down, [0, 0], groups, false, flip_weight);
     }
     // Upsampling (with optional downsampling): a transposed strided convolution, then the filter.
@@ -139,17 +152,19 @@ pub fn conv2d_resample(x: &Tensor, w: &Tensor, f: Option<&Tensor>, options: &Res
         let pyt = (-p.y0).min(-p.y1).max(0);
         let y = conv(x, &w, up, [pyt, pxt], groups, true, !flip_weight);
         let shifted = Padding::new(p.x0 + pxt, p.x1 + pxt, p.y0 + pyt, p.y1 + pyt);
-        let y = upfirdn2d(&y, f, one, one, shifted, flip_filter, up_gain);
+        let shifted = Resampling {
+            padding: shifted,
+            gain: up_gain,
+            ..filtering
+        };
+        let y = upfirdn2d(&y, f, shifted);
         return if down > 1 {
-            upfirdn2d(
-                &y,
-                f,
-                one,
-                Factor::from(down),
-                Padding::default(),
+            let downsampling = Resampling {
+                down: Factor::from(down),
                 flip_filter,
-                1.0,
-            )
+                ..Resampling::default()
+            };
+            upfirdn2d(&y, f, downsampling)
         } else {
             y
         };
@@ -159,6 +174,6 @@ pub fn conv2d_resample(x: &Tensor, w: &Tensor, f: Option<&Tensor>, options: &Res
         return conv(x, w, 1, [p.y0, p.x0], groups, false, flip_weight);
     }
     // No resampling with asymmetric or cropping padding: pad, then a valid convolution.
-    let y = upfirdn2d(x, None, one, one, p, flip_filter, 1.0);
+    let y = upfirdn2d(x, None, filtering);
     conv(&y, w, 1, [0, 0], groups, false, flip_weight)
 }

@@ -7,7 +7,7 @@
 use tch::Tensor;
 
 use super::bias_act::{Activation, BiasAct, bias_act};
-use super::upfirdn2d::{Factor, Padding, filter_size, upfirdn2d};
+use super::upfirdn2d::{Factor, Padding, Resampling, filter_size, upfirdn2d};
 
 /// Options of [`filtered_lrelu`] besides the tensors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,15 +74,14 @@ pub fn filtered_lrelu(
     let biased = bias_act(x, b, &BiasAct::new(Activation::Linear));
     #[expect(clippy::cast_precision_loss, reason = "small integer factor")]
     let up_gain = (up * up) as f64;
-    let upsampled = upfirdn2d(
-        &biased,
-        fu,
-        Factor::from(up),
-        Factor::from(1),
+    let upsampling = Resampling {
+        up: Factor::from(up),
         padding,
         flip_filter,
-        up_gain,
-    );
+        gain: up_gain,
+        ..Resampling::default()
+    };
+    let upsampled = upfirdn2d(&biased, fu, upsampling);
     let activated = bias_act(
         &upsampled,
         None,
@@ -93,14 +92,11 @@ pub fn filtered_lrelu(
             ..BiasAct::new(Activation::Lrelu)
         },
     );
-    let downsampled = upfirdn2d(
-        &activated,
-        fd,
-        Factor::from(1),
-        Factor::from(down),
-        Padding::default(),
+    let downsampling = Resampling {
+        down: Factor::from(down),
         flip_filter,
-        1.0,
-    );
+        ..Resampling::default()
+    };
+    let downsampled = upfirdn2d(&activated, fd, downsampling);
     downsampled.narrow(2, 0, out_h).narrow(3, 0, out_w)
 }

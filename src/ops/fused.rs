@@ -22,7 +22,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use tch::{Kind, Tensor};
 
 use super::bias_act::{Activation, BiasAct};
-use super::upfirdn2d::{Factor, Padding};
+use super::upfirdn2d::{Factor, Padding, Resampling};
 
 unsafe extern "C" {
     fn kimg_bias_act(
@@ -104,15 +104,14 @@ pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Result<Ten
 /// ops: every output element reads only the taps that meet input samples, and the filter gets no
 /// gradient, as in the reference. A separable (1-D) filter runs as two passes, along x then along
 /// y, as the reference's CUDA path runs it.
-pub fn upfirdn2d(
-    x: &Tensor,
-    f: Option<&Tensor>,
-    up: Factor,
-    down: Factor,
-    padding: Padding,
-    flip_filter: bool,
-    gain: f64,
-) -> Result<Tensor, String> {
+pub fn upfirdn2d(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Result<Tensor, String> {
+    let Resampling {
+        up,
+        down,
+        padding,
+        flip_filter,
+        gain,
+    } = resampling;
     let kind = if x.kind() == Kind::Double {
         Kind::Double
     } else {

@@ -60,6 +60,35 @@ impl Padding {
     }
 }
 
+/// What `upfirdn2d` does around the filter: the reference's `up`, `down`, `padding`,
+/// `flip_filter` and `gain` arguments. The default changes nothing (factors 1, no padding, a true
+/// convolution, gain 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Resampling {
+    /// Zero-insertion upsampling factor.
+    pub up: Factor,
+    /// Decimation factor.
+    pub down: Factor,
+    /// Padding after upsampling (negative values crop).
+    pub padding: Padding,
+    /// Correlate instead of convolving.
+    pub flip_filter: bool,
+    /// Overall gain, applied as `gain^(ndim/2)` to the filter.
+    pub gain: f64,
+}
+
+impl Default for Resampling {
+    fn default() -> Resampling {
+        Resampling {
+            up: Factor::from(1),
+            down: Factor::from(1),
+            padding: Padding::default(),
+            flip_filter: false,
+            gain: 1.0,
+        }
+    }
+}
+
 /// `setup_filter`: taps as float32; 1-D filters with fewer than 8 taps become 2-D outer products
 /// unless `separable` says otherwise; normalised to sum 1, flipped if asked, scaled by
 /// `gain^(ndim/2)`.
@@ -103,32 +132,23 @@ pub fn filter_size(f: Option<&Tensor>) -> (i64, i64) {
 /// (true convolution unless `flip_filter`), decimation. On CUDA, with the fused kernels compiled
 /// in (the `cuda` feature), one fused op ([`super::fused`]); else the reference ops
 /// ([`upfirdn2d_reference`]).
-pub fn upfirdn2d(
-    x: &Tensor,
-    f: Option<&Tensor>,
-    up: Factor,
-    down: Factor,
-    padding: Padding,
-    flip_filter: bool,
-    gain: f64,
-) -> Tensor {
+pub fn upfirdn2d(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Tensor {
     if x.device().is_cuda() && super::fused::cuda_launchers() {
-        return super::fused::upfirdn2d(x, f, up, down, padding, flip_filter, gain)
+        return super::fused::upfirdn2d(x, f, resampling)
             .unwrap_or_else(|error| panic!("fused upfirdn2d: {error}"));
     }
-    upfirdn2d_reference(x, f, up, down, padding, flip_filter, gain)
+    upfirdn2d_reference(x, f, resampling)
 }
 
 /// [`upfirdn2d`] as the reference computes it on the CPU: padding and a depthwise convolution.
-pub fn upfirdn2d_reference(
-    x: &Tensor,
-    f: Option<&Tensor>,
-    up: Factor,
-    down: Factor,
-    padding: Padding,
-    flip_filter: bool,
-    gain: f64,
-) -> Tensor {
+pub fn upfirdn2d_reference(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Tensor {
+    let Resampling {
+        up,
+        down,
+        padding,
+        flip_filter,
+        gain,
+    } = resampling;
     let [n, c, h, w] = x.size()[..] else {
         panic!("upfirdn2d expects [N, C, H, W], got {:?}", x.size())
     };
@@ -196,15 +216,13 @@ pub fn filter2d(x: &Tensor, f: &Tensor, padding: Padding, flip_filter: bool, gai
         padding.y0 + fh / 2,
         padding.y1 + (fh - 1) / 2,
     );
-    upfirdn2d(
-        x,
-        Some(f),
-        Factor::from(1),
-        Factor::from(1),
-        p,
+    let resampling = Resampling {
+        padding: p,
         flip_filter,
         gain,
-    )
+        ..Resampling::default()
+    };
+    upfirdn2d(x, Some(f), resampling)
 }
 
 /// Upsample by `up` (`upsample2d`): output is `up`× the size.
@@ -225,7 +243,14 @@ pub fn upsample2d(
     );
     #[expect(clippy::cast_precision_loss, reason = "small factors")]
     let gain = gain * (up.x * up.y) as f64;
-    upfirdn2d(x, f, up, Factor::from(1), p, flip_filter, gain)
+    let resampling = Resampling {
+        up,
+        padding: p,
+        flip_filter,
+        gain,
+        ..Resampling::default()
+    };
+    upfirdn2d(x, f, resampling)
 }
 
 /// Downsample by `down` (`downsample2d`): output is the size divided by `down`.
@@ -244,5 +269,12 @@ pub fn downsample2d(
         padding.y0 + (fh - down.y + 1).div_euclid(2),
         padding.y1 + (fh - down.y).div_euclid(2),
     );
-    upfirdn2d(x, f, Factor::from(1), down, p, flip_filter, gain)
+    let resampling = Resampling {
+        down,
+        padding: p,
+        flip_filter,
+        gain,
+        ..Resampling::default()
+    };
+    upfirdn2d(x, f, resampling)
 }

@@ -4,7 +4,7 @@
 
 use kimg::ops::bias_act::{Activation, BiasAct, bias_act_reference};
 use kimg::ops::fused;
-use kimg::ops::upfirdn2d::{Factor, Padding, upfirdn2d_reference};
+use kimg::ops::upfirdn2d::{Factor, Padding, Resampling, upfirdn2d_reference};
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{assert_close, leaf, rng_lock};
@@ -133,7 +133,7 @@ fn fused_bias_act_refuses_what_it_cannot_compute() {
 }
 
 /// One upfirdn2d configuration: factors `(x, y)`, padding `[x0, x1, y0, y1]`, filter, flip, gain.
-struct Resampling {
+struct UpfirdnCase {
     up: (i64, i64),
     down: (i64, i64),
     padding: [i64; 4],
@@ -149,7 +149,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
     let taps = |n: i64| Tensor::rand([n], (Kind::Float, Device::Cpu)) + 0.1;
     let cases = [
         // filter2d: 1-D filter, same size.
-        Resampling {
+        UpfirdnCase {
             up: (1, 1),
             down: (1, 1),
             padding: [2, 1, 2, 1],
@@ -158,7 +158,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
             gain: 1.0,
         },
         // upsample2d ×2 with a 4-tap filter.
-        Resampling {
+        UpfirdnCase {
             up: (2, 2),
             down: (1, 1),
             padding: [2, 1, 2, 1],
@@ -167,7 +167,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
             gain: 4.0,
         },
         // downsample2d ÷2 with a 2-D filter.
-        Resampling {
+        UpfirdnCase {
             up: (1, 1),
             down: (2, 2),
             padding: [1, 2, 0, 3],
@@ -176,7 +176,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
             gain: 1.0,
         },
         // Both, with cropping (negative padding), a flipped filter and a gain.
-        Resampling {
+        UpfirdnCase {
             up: (2, 2),
             down: (2, 2),
             padding: [-1, 3, 2, -2],
@@ -185,7 +185,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
             gain: 2.5,
         },
         // Anisotropic factors.
-        Resampling {
+        UpfirdnCase {
             up: (2, 1),
             down: (1, 3),
             padding: [1, 1, 2, 0],
@@ -194,7 +194,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
             gain: 1.0,
         },
         // No filter: plain zero insertion and padding.
-        Resampling {
+        UpfirdnCase {
             up: (2, 2),
             down: (1, 1),
             padding: [0, 1, 1, 0],
@@ -203,7 +203,7 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
             gain: 1.0,
         },
         // StyleGAN3-like: ×4 with a long filter.
-        Resampling {
+        UpfirdnCase {
             up: (4, 4),
             down: (1, 1),
             padding: [7, 6, 7, 6],
@@ -233,21 +233,18 @@ fn fused_upfirdn2d_matches_the_reference_ops() {
                             },
                         );
                         let [x0, x1, y0, y1] = case.padding;
-                        let padding = Padding::new(x0, x1, y0, y1);
+                        let resampling = Resampling {
+                            up,
+                            down,
+                            padding: Padding::new(x0, x1, y0, y1),
+                            flip_filter: case.flip_filter,
+                            gain: case.gain,
+                        };
                         let f = filter.as_ref();
                         if fused {
-                            fused::upfirdn2d(x, f, up, down, padding, case.flip_filter, case.gain)
-                                .unwrap()
+                            fused::upfirdn2d(x, f, resampling).unwrap()
                         } else {
-                            upfirdn2d_reference(
-                                x,
-                                f,
-                                up,
-                                down,
-                                padding,
-                                case.flip_filter,
-                                case.gain,
-                            )
+                            upfirdn2d_reference(x, f, resampling)
                         }
                     }
                 };

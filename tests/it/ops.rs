@@ -12,7 +12,7 @@ use kimg::ops::filters::design_lowpass_filter;
 use kimg::ops::misc::{minibatch_std, normalize_2nd_moment};
 use kimg::ops::modconv::{ModConv, modulated_conv2d_sg2, modulated_conv2d_sg3};
 use kimg::ops::upfirdn2d::{
-    Factor, Padding, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d,
+    Factor, Padding, Resampling, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d,
 };
 use serde_json::Value;
 use tch::{Device, Tensor, nn};
@@ -140,11 +140,13 @@ fn upfirdn2d_and_its_wrappers_match() {
             "upfirdn2d" => upfirdn2d(
                 &x,
                 f.as_ref(),
-                factor(&kw["up"]),
-                factor(&kw["down"]),
-                padding(&kw["padding"]),
-                flip,
-                gain,
+                Resampling {
+                    up: factor(&kw["up"]),
+                    down: factor(&kw["down"]),
+                    padding: padding(&kw["padding"]),
+                    flip_filter: flip,
+                    gain,
+                },
             ),
             "filter2d" => filter2d(&x, f.as_ref().unwrap(), padding(&kw["padding"]), flip, gain),
             "upsample2d" => upsample2d(
