@@ -96,7 +96,6 @@ test: setup setup-metrics
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets
 
-## bench: the benchmarks recorded in BENCHMARKS.md.
 # A single-node Slurm cluster on localhost (root, Debian/Ubuntu) for the Slurm test and for trying
 # `kimg run --on slurm`.
 slurm-up:
@@ -105,5 +104,6 @@ slurm-up:
 slurm-down:
 	scripts/slurm-local.sh down
 
-bench: setup
+## bench: the benchmarks recorded in BENCHMARKS.md (ops, and metrics with the real Inception-v3).
+bench: setup setup-metrics
 	$(CARGO) bench --locked

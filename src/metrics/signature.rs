@@ -60,7 +60,11 @@ impl Signature {
     /// The signature of `class`'s `forward` in TorchScript code `text`
     /// (`def forward(self: CLASS, img: Tensor, flag: bool=True) -> Tensor:`).
     pub fn parse(text: &str, class: &str) -> Option<Signature> {
-        let start = text.find(&format!("def forward(self: {class}"))?;
+        let head = format!("def forward(self: {class}");
+        let start = text.match_indices(&head).find_map(|(at, _)| {
+            let after = text[at + head.len()..].chars().next();
+            matches!(after, Some(',' | ')')).then_some(at)
+        })?;
         let rest = &text[start + "def forward(".len()..];
         let mut depth = 0usize;
         let mut parts = Vec::new();
@@ -189,8 +193,9 @@ mod tests {
     #[test]
     fn keywords_that_cannot_be_laid_out_are_errors() {
         let signature = Signature::parse(CODE, "__torch__.Stub").unwrap();
-        // `forward`'s parameters, not those of the method before it.
+        // `forward`'s parameters, not those of the method before it; no other class's.
         assert!(signature.has("return_features") && !signature.has("x"));
+        assert!(Signature::parse(CODE, "__torch__.Stu").is_none());
         let input = || Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu));
         assert_eq!(signature.arguments(input(), &[]).unwrap().len(), 1);
         // `size`'s tuple default has no IValue here, so no keyword after it can be passed.
