@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::error::Error;
-use crate::metrics::plot::write_plots;
+use crate::metrics::plot::{Curve, Panel, write_plots};
 use crate::metrics::report::{ReportMetric, RunReport, table};
 use crate::run::layout::snapshot_kimg;
 use crate::schedule::plan;
@@ -54,13 +54,18 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let stem = dir.join(format!("report-{}", args.metric));
-    let [png, svg] = write_plots(
-        &stem,
-        &format!("{experiment}: {} vs kimg", args.metric),
-        &args.metric,
-        &runs,
-    )
-    .map_err(|e| Error::RunFailed(e.to_string()))?;
+    let panel = Panel {
+        title: format!("{experiment}: {} vs kimg", args.metric),
+        y_name: args.metric.clone(),
+        curves: runs
+            .iter()
+            .map(|run| Curve {
+                label: run.label.clone(),
+                points: run.history.clone(),
+            })
+            .collect(),
+    };
+    let [png, svg] = write_plots(&stem, &panel).map_err(|e| Error::RunFailed(e.to_string()))?;
     ui::println(&format!("\nWrote {} and {}", png.display(), svg.display()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,16 +1,36 @@
-//! Metric-versus-kimg plots of a sweep, one curve per run, as PNG and SVG (plotters; text drawn
-//! with the bundled DejaVu Sans Mono, so no system font library is needed).
+//! Curves against kimg: a sweep's metric with one curve per run (PNG and SVG), and a run's
+//! training figure of several panels (PNG); drawn with plotters, text in the bundled DejaVu Sans
+//! Mono, so no system font library is needed.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use image::ImageEncoder as _;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::report::RunReport;
-
-/// Plot size in pixels.
+/// Plot size in pixels (one panel).
 pub const SIZE: (u32, u32) = (960, 600);
+
+/// One curve: its legend label and its `(kimg, value)` points.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Curve {
+    /// Legend label.
+    pub label: String,
+    /// `(kimg, value)` points, by kimg.
+    pub points: Vec<(f64, f64)>,
+}
+
+/// One chart: a title, the y axis's name and its curves (those without points are left out, and
+/// the others take [`CURVE_COLOURS`] in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panel {
+    /// Chart title.
+    pub title: String,
+    /// y axis name.
+    pub y_name: String,
+    /// The curves.
+    pub curves: Vec<Curve>,
+}
 
 /// Curve colours, in run order (Tableau 10); runs past ten reuse them.
 pub const CURVE_COLOURS: [(u8, u8, u8); 10] = [
@@ -50,14 +70,14 @@ pub struct PlotError {
     pub reason: String,
 }
 
-/// Draw the runs' histories (those with points) onto `area`.
-fn draw<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    y_name: &str,
-    runs: &[&RunReport],
-) -> Result<(), String> {
-    let points = runs.iter().flat_map(|r| r.history.iter().copied());
+/// Draw `panel` onto `area`.
+fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<(), String> {
+    let curves: Vec<&Curve> = panel
+        .curves
+        .iter()
+        .filter(|c| !c.points.is_empty())
+        .collect();
+    let points = curves.iter().flat_map(|c| c.points.iter().copied());
     let (mut x_max, mut y_min, mut y_max) = (1.0f64, f64::INFINITY, f64::NEG_INFINITY);
     for (x, y) in points {
         x_max = x_max.max(x);
@@ -67,10 +87,16 @@ fn draw<DB: DrawingBackend>(
     if !y_min.is_finite() {
         (y_min, y_max) = (0.0, 1.0);
     }
-    let pad = ((y_max - y_min) * 0.05).max(1e-6);
+    // A flat curve (a constant augmentation probability) gets a readable range around its value.
+    let span = y_max - y_min;
+    let pad = if span > 1e-9 * y_max.abs().max(1.0) {
+        span * 0.05
+    } else {
+        y_max.abs().max(1.0) * 0.1
+    };
     area.fill(&WHITE).map_err(|e| e.to_string())?;
     let mut chart = ChartBuilder::on(area)
-        .caption(title, (FONT, 20))
+        .caption(&panel.title, (FONT, 20))
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -79,26 +105,27 @@ fn draw<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc("kimg")
-        .y_desc(y_name)
+        .y_desc(&panel.y_name)
         .label_style((FONT, 14))
         .draw()
         .map_err(|e| e.to_string())?;
-    for (i, run) in runs.iter().enumerate() {
+    for (i, curve) in curves.iter().enumerate() {
         let (r, g, b) = CURVE_COLOURS[i % CURVE_COLOURS.len()];
         let colour = RGBColor(r, g, b);
         chart
             .draw_series(LineSeries::new(
-                run.history.iter().copied(),
+                curve.points.iter().copied(),
                 colour.stroke_width(2),
             ))
             .map_err(|e| e.to_string())?
-            .label(run.label.clone())
+            .label(curve.label.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
             });
         chart
             .draw_series(
-                run.history
+                curve
+                    .points
                     .iter()
                     .map(|&p| Circle::new(p, 4, colour.filled())),
             )
@@ -115,37 +142,62 @@ fn draw<DB: DrawingBackend>(
     area.present().map_err(|e| e.to_string())
 }
 
-/// Write `<stem>.png` and `<stem>.svg` with one curve per run that has points; returns both paths.
-pub fn write_plots(
-    stem: &Path,
-    title: &str,
-    y_name: &str,
-    runs: &[RunReport],
-) -> Result<[std::path::PathBuf; 2], PlotError> {
-    register_font();
-    let plotted: Vec<&RunReport> = runs.iter().filter(|r| !r.history.is_empty()).collect();
-    let png = stem.with_extension("png");
-    let svg = stem.with_extension("svg");
-    let failed = |path: &Path| {
-        let path = path.display().to_string();
-        move |reason: String| PlotError { path, reason }
-    };
-    let (width, height) = SIZE;
+/// The error maker for a file.
+fn failed(path: &Path) -> impl Fn(String) -> PlotError {
+    let path = path.display().to_string();
+    move |reason| PlotError {
+        path: path.clone(),
+        reason,
+    }
+}
+
+/// Draw with `paint` on a `size` bitmap and write it to `png` atomically.
+fn write_png(
+    png: &Path,
+    size: (u32, u32),
+    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<(), PlotError> {
+    let (width, height) = size;
     let mut buffer = vec![0u8; (width * height * 3) as usize];
     {
-        let area = BitMapBackend::with_buffer(&mut buffer, SIZE).into_drawing_area();
-        draw(&area, title, y_name, &plotted).map_err(failed(&png))?;
+        let area = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
+        paint(&area).map_err(failed(png))?;
     }
     let mut encoded = Vec::new();
     image::codecs::png::PngEncoder::new(&mut encoded)
         .write_image(&buffer, width, height, image::ExtendedColorType::Rgb8)
-        .map_err(|e| failed(&png)(e.to_string()))?;
-    crate::fsutil::atomic_write(&png, &encoded).map_err(|e| failed(&png)(e.to_string()))?;
+        .map_err(|e| failed(png)(e.to_string()))?;
+    crate::fsutil::atomic_write(png, &encoded).map_err(|e| failed(png)(e.to_string()))
+}
+
+/// Write `panel` as `<stem>.png` and `<stem>.svg` ([`SIZE`]); returns both paths.
+pub fn write_plots(stem: &Path, panel: &Panel) -> Result<[PathBuf; 2], PlotError> {
+    register_font();
+    let png = stem.with_extension("png");
+    let svg = stem.with_extension("svg");
+    write_png(&png, SIZE, |area| draw(area, panel))?;
     let mut text = String::new();
     {
         let area = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
-        draw(&area, title, y_name, &plotted).map_err(failed(&svg))?;
+        draw(&area, panel).map_err(failed(&svg))?;
     }
     crate::fsutil::atomic_write(&svg, text.as_bytes()).map_err(|e| failed(&svg)(e.to_string()))?;
     Ok([png, svg])
+}
+
+/// Write `panels` as one PNG figure at `png`, two panels per row, each [`SIZE`].
+pub fn write_figure(png: &Path, panels: &[Panel]) -> Result<(), PlotError> {
+    register_font();
+    let rows = u32::try_from(panels.len().div_ceil(2)).expect("few panels");
+    let size = (SIZE.0 * 2, SIZE.1 * rows.max(1));
+    write_png(png, size, |area| {
+        let cells = area.split_evenly((rows.max(1) as usize, 2));
+        for (cell, panel) in cells.iter().zip(panels) {
+            draw(cell, panel)?;
+        }
+        for cell in cells.iter().skip(panels.len()) {
+            cell.fill(&WHITE).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    })
 }

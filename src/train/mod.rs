@@ -2,6 +2,7 @@
 
 pub mod adam;
 pub mod augment;
+pub mod curves;
 pub mod iteration;
 pub mod loss;
 pub mod networks;

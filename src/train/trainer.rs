@@ -640,6 +640,9 @@ impl Trainer {
                 self.save_fakes(&self.run_dir.join(format!("fakes{number:06}.png")))?;
                 let path = self.save_snapshot()?;
                 self.evaluate_metrics(&path)?;
+                if let Err(error) = super::curves::write_curves(&self.run_dir) {
+                    self.write_log(&format!("warning: {error}"));
+                }
                 snapshot = Some(path);
             }
             observer.tick(&TickReport {

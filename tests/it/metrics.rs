@@ -632,6 +632,17 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         .map(|(_, tensor)| *tensor.size().last().unwrap())
         .collect();
     assert_eq!(feature_dims, [12, 4096].into());
+    // The training figure beside them: losses, penalties, augmentation and one panel per metric,
+    // two per row; two curves at most per panel (G and D, precision and recall).
+    let figure = image::open(run_dir.join("curves.png")).unwrap().to_rgb8();
+    let (width, height) = kimg::metrics::plot::SIZE;
+    assert_eq!(figure.dimensions(), (2 * width, 3 * height));
+    let colours: std::collections::HashSet<[u8; 3]> = figure.pixels().map(|p| p.0).collect();
+    let drawn: Vec<bool> = kimg::metrics::plot::CURVE_COLOURS[..3]
+        .iter()
+        .map(|(r, g, b)| colours.contains(&[*r, *g, *b]))
+        .collect();
+    assert_eq!(drawn, [true, true, false]);
 
     kimg_metrics(
         dir.path(),
