@@ -285,6 +285,38 @@ fn rotate2d(theta: &Tensor, n: i64, device: Device) -> Tensor {
     )
 }
 
+/// The random draws of an augmentation pass, on the images' device, in the reference's order.
+struct Draws {
+    device: Device,
+}
+
+impl Draws {
+    /// `torch.rand(shape)`.
+    fn rand(&self, shape: &[i64]) -> Tensor {
+        Tensor::rand(shape, (Kind::Float, self.device))
+    }
+
+    /// `torch.randn(shape)`.
+    fn randn(&self, shape: &[i64]) -> Tensor {
+        Tensor::randn(shape, (Kind::Float, self.device))
+    }
+
+    /// `value` where a fresh `rand(shape) < probability`, else `identity` (an augmentation applied
+    /// with its probability).
+    fn gate(&self, value: Tensor, probability: f64, shape: &[i64], identity: f64) -> Tensor {
+        let keep = self.rand(shape).lt(probability);
+        value.where_self(&keep, &value.full_like(identity))
+    }
+}
+
+/// `erfinv(2q − 1)` in float32: the normal quantile a debug percentile `q` stands for.
+fn erfinv_percentile(q: f64) -> f64 {
+    Tensor::from(q * 2.0 - 1.0)
+        .to_kind(Kind::Float)
+        .erfinv()
+        .double_value(&[])
+}
+
 impl AugmentPipe {
     /// A pipe with probability `p` on `device`.
     pub fn new(config: AugmentConfig, p: f64, device: Device) -> AugmentPipe {
@@ -325,18 +357,7 @@ impl AugmentPipe {
         };
         let device = images.device();
         let q = self.debug_percentile;
-        let erfinv = |q: f64| {
-            Tensor::from(q * 2.0 - 1.0)
-                .to_kind(Kind::Float)
-                .erfinv()
-                .double_value(&[])
-        };
-        let rand = |shape: &[i64]| Tensor::rand(shape, (Kind::Float, device));
-        let randn = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, device));
-        let gate = |value: Tensor, probability: f64, shape: &[i64], identity: f64| {
-            let keep = rand(shape).lt(probability);
-            value.where_self(&keep, &value.full_like(identity))
-        };
+        let draws = Draws { device };
         let mut g_inv: Option<Tensor> = None;
         let compose = |g: &mut Option<Tensor>, m: Tensor| {
             *g = Some(match g.take() {
@@ -349,8 +370,8 @@ impl AugmentPipe {
         let (wf, hf) = (width as f64, height as f64);
 
         if c.xflip > 0.0 {
-            let i = (rand(&[n]) * 2.0).floor();
-            let mut i = gate(i, c.xflip * self.p, &[n], 0.0);
+            let i = (draws.rand(&[n]) * 2.0).floor();
+            let mut i = draws.gate(i, c.xflip * self.p, &[n], 0.0);
             if let Some(q) = q {
                 i = Self::full(&i, (q * 2.0).floor());
             }
@@ -360,16 +381,16 @@ impl AugmentPipe {
             );
         }
         if c.rotate90 > 0.0 {
-            let i = (rand(&[n]) * 4.0).floor();
-            let mut i = gate(i, c.rotate90 * self.p, &[n], 0.0);
+            let i = (draws.rand(&[n]) * 4.0).floor();
+            let mut i = draws.gate(i, c.rotate90 * self.p, &[n], 0.0);
             if let Some(q) = q {
                 i = Self::full(&i, (q * 4.0).floor());
             }
             compose(&mut g_inv, rotate2d(&(&i * (PI / 2.0)), n, device));
         }
         if c.xint > 0.0 {
-            let t = (rand(&[n, 2]) * 2.0 - 1.0) * c.xint_max;
-            let keep = rand(&[n, 1]).lt(c.xint * self.p);
+            let t = (draws.rand(&[n, 2]) * 2.0 - 1.0) * c.xint_max;
+            let keep = draws.rand(&[n, 1]).lt(c.xint * self.p);
             let mut t = t.where_self(&keep, &t.zeros_like());
             if let Some(q) = q {
                 t = Self::full(&t, (q * 2.0 - 1.0) * c.xint_max);
@@ -379,10 +400,10 @@ impl AugmentPipe {
             compose(&mut g_inv, translate2d(per(&(-tx)), per(&(-ty)), n, device));
         }
         if c.scale > 0.0 {
-            let s = (randn(&[n]) * c.scale_std).exp2();
-            let mut s = gate(s, c.scale * self.p, &[n], 1.0);
+            let s = (draws.randn(&[n]) * c.scale_std).exp2();
+            let mut s = draws.gate(s, c.scale * self.p, &[n], 1.0);
             if let Some(q) = q {
-                s = Self::full(&s, 2f64.powf(erfinv(q) * c.scale_std));
+                s = Self::full(&s, 2f64.powf(erfinv_percentile(q) * c.scale_std));
             }
             compose(
                 &mut g_inv,
@@ -391,18 +412,18 @@ impl AugmentPipe {
         }
         let p_rot = 1.0 - (1.0 - c.rotate * self.p).clamp(0.0, 1.0).sqrt();
         if c.rotate > 0.0 {
-            let theta = (rand(&[n]) * 2.0 - 1.0) * PI * c.rotate_max;
-            let mut theta = gate(theta, p_rot, &[n], 0.0);
+            let theta = (draws.rand(&[n]) * 2.0 - 1.0) * PI * c.rotate_max;
+            let mut theta = draws.gate(theta, p_rot, &[n], 0.0);
             if let Some(q) = q {
                 theta = Self::full(&theta, (q * 2.0 - 1.0) * PI * c.rotate_max);
             }
             compose(&mut g_inv, rotate2d(&theta, n, device));
         }
         if c.aniso > 0.0 {
-            let s = (randn(&[n]) * c.aniso_std).exp2();
-            let mut s = gate(s, c.aniso * self.p, &[n], 1.0);
+            let s = (draws.randn(&[n]) * c.aniso_std).exp2();
+            let mut s = draws.gate(s, c.aniso * self.p, &[n], 1.0);
             if let Some(q) = q {
-                s = Self::full(&s, 2f64.powf(erfinv(q) * c.aniso_std));
+                s = Self::full(&s, 2f64.powf(erfinv_percentile(q) * c.aniso_std));
             }
             compose(
                 &mut g_inv,
@@ -410,19 +431,19 @@ impl AugmentPipe {
             );
         }
         if c.rotate > 0.0 {
-            let theta = (rand(&[n]) * 2.0 - 1.0) * PI * c.rotate_max;
-            let mut theta = gate(theta, p_rot, &[n], 0.0);
+            let theta = (draws.rand(&[n]) * 2.0 - 1.0) * PI * c.rotate_max;
+            let mut theta = draws.gate(theta, p_rot, &[n], 0.0);
             if q.is_some() {
                 theta = theta.zeros_like();
             }
             compose(&mut g_inv, rotate2d(&theta, n, device));
         }
         if c.xfrac > 0.0 {
-            let t = randn(&[n, 2]) * c.xfrac_std;
-            let keep = rand(&[n, 1]).lt(c.xfrac * self.p);
+            let t = draws.randn(&[n, 2]) * c.xfrac_std;
+            let keep = draws.rand(&[n, 1]).lt(c.xfrac * self.p);
             let mut t = t.where_self(&keep, &t.zeros_like());
             if let Some(q) = q {
-                t = Self::full(&t, erfinv(q) * c.xfrac_std);
+                t = Self::full(&t, erfinv_percentile(q) * c.xfrac_std);
             }
             compose(
                 &mut g_inv,
@@ -444,8 +465,8 @@ impl AugmentPipe {
             images = self.filter(&images, n, channels, height, width);
         }
         if c.noise > 0.0 {
-            let sigma = randn(&[n, 1, 1, 1]).abs() * c.noise_std;
-            let mut sigma = gate(sigma, c.noise * self.p, &[n, 1, 1, 1], 0.0);
+            let sigma = draws.randn(&[n, 1, 1, 1]).abs() * c.noise_std;
+            let mut sigma = draws.gate(sigma, c.noise * self.p, &[n, 1, 1, 1], 0.0);
             if let Some(q) = q {
                 sigma = Self::full(
                     &sigma,
@@ -456,12 +477,12 @@ impl AugmentPipe {
                         * c.noise_std,
                 );
             }
-            images = &images + randn(&[n, channels, height, width]) * sigma;
+            images = &images + draws.randn(&[n, channels, height, width]) * sigma;
         }
         if c.cutout > 0.0 {
             let size = Tensor::full([n, 2, 1, 1, 1], c.cutout_size, (Kind::Float, device));
-            let mut size = gate(size, c.cutout * self.p, &[n, 1, 1, 1, 1], 0.0);
-            let mut center = rand(&[n, 2, 1, 1, 1]);
+            let mut size = draws.gate(size, c.cutout * self.p, &[n, 1, 1, 1, 1], 0.0);
+            let mut center = draws.rand(&[n, 2, 1, 1, 1]);
             if let Some(q) = q {
                 size = Self::full(&size, c.cutout_size);
                 center = Self::full(&center, q);
@@ -579,18 +600,7 @@ impl AugmentPipe {
         let c = &self.config;
         let device = images.device();
         let q = self.debug_percentile;
-        let erfinv = |q: f64| {
-            Tensor::from(q * 2.0 - 1.0)
-                .to_kind(Kind::Float)
-                .erfinv()
-                .double_value(&[])
-        };
-        let rand = |shape: &[i64]| Tensor::rand(shape, (Kind::Float, device));
-        let randn = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, device));
-        let gate = |value: Tensor, probability: f64, shape: &[i64], identity: f64| {
-            let keep = rand(shape).lt(probability);
-            value.where_self(&keep, &value.full_like(identity))
-        };
+        let draws = Draws { device };
         let eye = Tensor::eye(4, (Kind::Float, device));
         let mut m: Option<Tensor> = None;
         let apply = |m: &mut Option<Tensor>, t: Tensor| {
@@ -607,10 +617,10 @@ impl AugmentPipe {
             .to_device(device);
         let vv = v.outer(&v);
         if c.brightness > 0.0 {
-            let b = randn(&[n]) * c.brightness_std;
-            let mut b = gate(b, c.brightness * self.p, &[n], 0.0);
+            let b = draws.randn(&[n]) * c.brightness_std;
+            let mut b = draws.gate(b, c.brightness * self.p, &[n], 0.0);
             if let Some(q) = q {
-                b = Self::full(&b, erfinv(q) * c.brightness_std);
+                b = Self::full(&b, erfinv_percentile(q) * c.brightness_std);
             }
             let z = Const(0.0);
             let o = Const(1.0);
@@ -629,10 +639,10 @@ impl AugmentPipe {
             );
         }
         if c.contrast > 0.0 {
-            let s = (randn(&[n]) * c.contrast_std).exp2();
-            let mut s = gate(s, c.contrast * self.p, &[n], 1.0);
+            let s = (draws.randn(&[n]) * c.contrast_std).exp2();
+            let mut s = draws.gate(s, c.contrast * self.p, &[n], 1.0);
             if let Some(q) = q {
-                s = Self::full(&s, 2f64.powf(erfinv(q) * c.contrast_std));
+                s = Self::full(&s, 2f64.powf(erfinv_percentile(q) * c.contrast_std));
             }
             apply(
                 &mut m,
@@ -649,16 +659,16 @@ impl AugmentPipe {
             );
         }
         if c.lumaflip > 0.0 {
-            let i = (rand(&[n, 1, 1]) * 2.0).floor();
-            let mut i = gate(i, c.lumaflip * self.p, &[n, 1, 1], 0.0);
+            let i = (draws.rand(&[n, 1, 1]) * 2.0).floor();
+            let mut i = draws.gate(i, c.lumaflip * self.p, &[n, 1, 1], 0.0);
             if let Some(q) = q {
                 i = Self::full(&i, (q * 2.0).floor());
             }
             apply(&mut m, &eye - &vv * 2.0 * i);
         }
         if c.hue > 0.0 && channels > 1 {
-            let theta = (rand(&[n]) * 2.0 - 1.0) * PI * c.hue_max;
-            let mut theta = gate(theta, c.hue * self.p, &[n], 0.0);
+            let theta = (draws.rand(&[n]) * 2.0 - 1.0) * PI * c.hue_max;
+            let mut theta = draws.gate(theta, c.hue * self.p, &[n], 0.0);
             if let Some(q) = q {
                 theta = Self::full(&theta, (q * 2.0 - 1.0) * PI * c.hue_max);
             }
@@ -700,10 +710,10 @@ impl AugmentPipe {
             );
         }
         if c.saturation > 0.0 && channels > 1 {
-            let s = (randn(&[n, 1, 1]) * c.saturation_std).exp2();
-            let mut s = gate(s, c.saturation * self.p, &[n, 1, 1], 1.0);
+            let s = (draws.randn(&[n, 1, 1]) * c.saturation_std).exp2();
+            let mut s = draws.gate(s, c.saturation * self.p, &[n, 1, 1], 1.0);
             if let Some(q) = q {
-                s = Self::full(&s, 2f64.powf(erfinv(q) * c.saturation_std));
+                s = Self::full(&s, 2f64.powf(erfinv_percentile(q) * c.saturation_std));
             }
             apply(&mut m, &vv + (&eye - &vv) * s);
         }
@@ -732,6 +742,7 @@ impl AugmentPipe {
     fn filter(&self, images: &Tensor, n: i64, channels: i64, height: i64, width: i64) -> Tensor {
         let c = &self.config;
         let device = images.device();
+        let draws = Draws { device };
         let bands = self.hz_fbank.size()[0];
         #[expect(
             clippy::cast_possible_truncation,
@@ -742,19 +753,12 @@ impl AugmentPipe {
                 .to_device(device);
         let mut g = Tensor::ones([n, bands], (Kind::Float, device));
         for (i, band_strength) in c.imgfilter_bands.iter().enumerate() {
-            let t_i = (Tensor::randn([n], (Kind::Float, device)) * c.imgfilter_std).exp2();
-            let keep =
-                Tensor::rand([n], (Kind::Float, device)).lt(c.imgfilter * self.p * band_strength);
+            let t_i = (draws.randn(&[n]) * c.imgfilter_std).exp2();
+            let keep = draws.rand(&[n]).lt(c.imgfilter * self.p * band_strength);
             let mut t_i = t_i.where_self(&keep, &t_i.ones_like());
             if let Some(q) = self.debug_percentile {
                 let value = if *band_strength > 0.0 {
-                    2f64.powf(
-                        Tensor::from(q * 2.0 - 1.0)
-                            .to_kind(Kind::Float)
-                            .erfinv()
-                            .double_value(&[])
-                            * c.imgfilter_std,
-                    )
+                    2f64.powf(erfinv_percentile(q) * c.imgfilter_std)
                 } else {
                     1.0
                 };
