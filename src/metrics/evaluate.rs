@@ -161,15 +161,15 @@ impl Evaluator {
             let ppl = perceptual_path_length(detector, generator, labels, spec.num_gen)?;
             return Ok(Evaluator::result(spec, vec![ppl], start));
         }
+        let output = if spec.family == Family::InceptionScore {
+            Output::Probabilities
+        } else {
+            Output::Features
+        };
+        let gen_stats =
+            generator_features(detector, generator, labels, spec.num_gen, (capture, output))?;
         if spec.family == Family::InceptionScore {
-            let probs = generator_features(
-                detector,
-                generator,
-                labels,
-                spec.num_gen,
-                (capture, Output::Probabilities),
-            )?;
-            let (mean, std) = inception_score(&probs.all_features(), NUM_SPLITS);
+            let (mean, std) = inception_score(&gen_stats.all_features(), NUM_SPLITS);
             return Ok(Evaluator::result(spec, vec![mean, std], start));
         }
         let (real_stats, _) = cached_dataset_features(
@@ -179,13 +179,6 @@ impl Evaluator {
             detector,
             capture,
             spec.max_real(),
-        )?;
-        let gen_stats = generator_features(
-            detector,
-            generator,
-            labels,
-            spec.num_gen,
-            (capture, Output::Features),
         )?;
         let values = match spec.family {
             Family::Fid => {
