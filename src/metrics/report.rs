@@ -30,9 +30,13 @@ impl ReportMetric {
         }
     }
 
-    /// Whether larger values are better (precision and recall) rather than smaller (FID, KID).
+    /// Whether larger values are better: precision, recall, the Inception Score and the
+    /// equivariance PSNRs grow with quality; FID, KID and PPL shrink.
     pub fn higher_is_better(&self) -> bool {
-        self.result.is_some() || self.metric.starts_with("pr")
+        self.result.is_some()
+            || ["pr", "is", "eq"]
+                .iter()
+                .any(|family| self.metric.starts_with(family))
     }
 
     /// `(kimg, value)` of every evaluated snapshot of `run_dir`, by kimg; a snapshot evaluated
@@ -170,6 +174,21 @@ mod tests {
         assert!(lines[2].starts_with("* b"), "{text}");
         assert!(lines[2].contains("30.0000 @ 4") && lines[2].contains("35.0000 @ 8"));
         assert!(lines[1].starts_with("  a") && lines[3].contains('-'));
-        assert!(ReportMetric::parse("pr50k3_full_recall").higher_is_better());
+        for (name, higher) in [
+            ("pr50k3_full_recall", true),
+            ("pr50k3_full", true),
+            ("is50k", true),
+            ("eqt50k_int", true),
+            ("eqr50k", true),
+            ("fid50k_full", false),
+            ("kid50k_full", false),
+            ("ppl2_wend", false),
+        ] {
+            assert_eq!(
+                ReportMetric::parse(name).higher_is_better(),
+                higher,
+                "{name}"
+            );
+        }
     }
 }
