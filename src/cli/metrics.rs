@@ -114,5 +114,9 @@ pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, Error> {
             ui::println(&line)?;
         }
     }
+    // The run's figure shows the new values too.
+    if let Err(error) = crate::train::curves::write_curves(&args.run_dir) {
+        eprintln!("warning: {error}");
+    }
     Ok(ExitCode::SUCCESS)
 }

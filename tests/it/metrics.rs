@@ -644,11 +644,16 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
         .collect();
     assert_eq!(drawn, [true, true, false]);
 
+    std::fs::remove_file(run_dir.join("curves.png")).unwrap();
     kimg_metrics(
         dir.path(),
         &run_dir,
         &detector,
         &["--metrics", "fid20_full"],
+    );
+    assert!(
+        run_dir.join("curves.png").exists(),
+        "kimg metrics redraws the figure"
     );
     let fid = read_lines("fid20_full");
     assert_eq!(fid.len(), 3);
