@@ -43,11 +43,7 @@ at::Tensor launch_backward(const at::Tensor& dy, const at::Tensor& y, const Bias
   const at::Tensor yc = y.contiguous();
   at::Tensor dx = at::empty_like(dyc);
   if (dyc.is_cuda()) {
-#ifdef KIMG_CUDA
     bias_act_backward_cuda(dyc, yc, dx, p);
-#else
-    TORCH_CHECK(false, "kimg was built without the CUDA launchers (cargo feature `cuda`)");
-#endif
   } else {
     bias_act_backward_cpu(dyc, yc, dx, p);
   }
@@ -92,11 +88,7 @@ struct BiasAct : public Function<BiasAct> {
     const BiasActParams p{act, alpha, gain, clamp};
     at::Tensor y = at::empty_like(xc);
     if (xc.is_cuda()) {
-#ifdef KIMG_CUDA
       bias_act_forward_cuda(xc, bc, y, stride, p);
-#else
-      TORCH_CHECK(false, "kimg was built without the CUDA launchers (cargo feature `cuda`)");
-#endif
     } else {
       bias_act_forward_cpu(xc, bc, y, stride, p);
     }
@@ -177,11 +169,7 @@ at::Tensor launch_upfirdn2d(const at::Tensor& in, const at::Tensor& k, const Upf
                               adjoint ? p.in_w : p.out_w},
                              inc.options());
   if (inc.is_cuda()) {
-#ifdef KIMG_CUDA
     upfirdn2d_cuda(inc, kc, out, p, adjoint);
-#else
-    TORCH_CHECK(false, "kimg was built without the CUDA launchers (cargo feature `cuda`)");
-#endif
   } else {
     upfirdn2d_cpu(inc, kc, out, p, adjoint);
   }

@@ -19,13 +19,13 @@ void bias_act_backward_cpu(const at::Tensor& dy, const at::Tensor& y, at::Tensor
 void upfirdn2d_cpu(const at::Tensor& in, const at::Tensor& k, at::Tensor& out,
                    const Upfirdn2dParams& p, bool adjoint);
 
-#ifdef KIMG_CUDA
+// The CUDA launchers (`*_cuda.cu`, cargo feature `cuda`); without it, `no_cuda.cpp` defines them
+// as errors, so callers dispatch on the device alone.
 void upfirdn2d_cuda(const at::Tensor& in, const at::Tensor& k, at::Tensor& out,
                     const Upfirdn2dParams& p, bool adjoint);
 void bias_act_forward_cuda(const at::Tensor& x, const at::Tensor& b, at::Tensor& y,
                            int64_t stride, const BiasActParams& p);
 void bias_act_backward_cuda(const at::Tensor& dy, const at::Tensor& y, at::Tensor& dx,
                             const BiasActParams& p);
-#endif
 
 }  // namespace kimg

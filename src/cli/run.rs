@@ -112,16 +112,13 @@ fn label(run: &PlannedRun) -> String {
 /// Refuse before starting any worker when a pending run asks for a metric kimg cannot compute,
 /// or — for local runs — when there is no feature detector (Slurm nodes may have their own).
 fn check_metrics(runs: &[&PlannedRun], on: Target) -> Result<(), Error> {
-    let mut networks = Vec::new();
-    for name in runs.iter().flat_map(|r| &r.run.spec.train.metrics) {
-        if let Some(network) = crate::metrics::metric_spec(name)?.network()
-            && !networks.contains(&network)
-        {
-            networks.push(network);
-        }
-    }
+    let specs = runs
+        .iter()
+        .flat_map(|r| &r.run.spec.train.metrics)
+        .map(|name| crate::metrics::metric_spec(name))
+        .collect::<Result<Vec<_>, _>>()?;
     if on == Target::Local {
-        for network in networks {
+        for network in crate::metrics::registry::networks(&specs) {
             crate::metrics::detector::locate(network, None)?;
         }
     }

@@ -163,6 +163,17 @@ impl MetricSpec {
     }
 }
 
+/// The networks `specs` need, each once, in first-use order.
+pub fn networks<'a>(specs: impl IntoIterator<Item = &'a MetricSpec>) -> Vec<Network> {
+    let mut networks = Vec::new();
+    for network in specs.into_iter().filter_map(MetricSpec::network) {
+        if !networks.contains(&network) {
+            networks.push(network);
+        }
+    }
+    networks
+}
+
 /// The metric `name`, or an error naming the valid ones.
 pub fn metric_spec(name: &str) -> Result<MetricSpec, MetricError> {
     MetricSpec::parse(name).ok_or_else(|| MetricError::UnknownMetric(name.to_string()))

@@ -43,9 +43,11 @@ impl ReportMetric {
     /// twice counts with its last line. Unreadable lines are skipped.
     pub fn history(&self, run_dir: &Path) -> Vec<(f64, f64)> {
         let path = run_dir.join(format!("metric-{}.jsonl", self.metric));
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return Vec::new();
-        };
+        std::fs::read_to_string(path).map_or_else(|_| Vec::new(), |text| self.history_in(&text))
+    }
+
+    /// [`ReportMetric::history`] from the text of the metric's file.
+    pub fn history_in(&self, text: &str) -> Vec<(f64, f64)> {
         let mut points = BTreeMap::new();
         for line in text.lines() {
             let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {

@@ -9,7 +9,7 @@ use tch::Device;
 use super::MetricError;
 use super::detector::{Detector, DetectorFiles, Network, cache_dir};
 use super::evaluate::{Evaluator, RealData};
-use super::registry::{Family, MetricSpec, metric_spec};
+use super::registry::{Family, MetricSpec, metric_spec, networks};
 use crate::train::networks::GeneratorNet;
 
 /// The metrics of one run, ready to evaluate snapshots.
@@ -38,12 +38,10 @@ impl MetricRunner {
             .iter()
             .map(|name| metric_spec(name))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut detectors: Vec<Detector> = Vec::new();
-        for network in specs.iter().filter_map(MetricSpec::network) {
-            if detectors.iter().all(|d| d.network() != network) {
-                detectors.push(Detector::find(network, files.get(network), device)?);
-            }
-        }
+        let detectors = networks(&specs)
+            .into_iter()
+            .map(|network| Detector::find(network, files.get(network), device))
+            .collect::<Result<Vec<_>, _>>()?;
         let evaluator = Evaluator::new(detectors, cache_dir());
         if specs.iter().any(|s| s.family == Family::InceptionScore) {
             evaluator

@@ -81,7 +81,7 @@ fn metric_panels(run_dir: &Path) -> Vec<Panel> {
                         metric: metric.clone(),
                         result: Some(result.clone()),
                     }
-                    .history(run_dir),
+                    .history_in(&text),
                     label: result,
                 })
                 .collect();
