@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup setup-metrics setup-cuda build build-cuda check-cuda demo test bench slurm-up slurm-down
+.PHONY: setup setup-metrics setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -95,6 +95,12 @@ test: setup setup-metrics
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets
+
+## test-isa: the fixture-parity and determinism tests again under other CPU kernels (oneDNN's
+## SSE4.1 and, on AVX-512 CPUs, AVX2 convolutions; ATen's AVX2 and scalar kernels; one thread), so
+## that no tolerance holds only on the CPU it was tuned on. CI runs it after `make test`.
+test-isa: setup setup-metrics
+	scripts/test-isa.sh
 
 # A single-node Slurm cluster on localhost (root, Debian/Ubuntu) for the Slurm test and for trying
 # `kimg run --on slurm`.

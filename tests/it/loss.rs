@@ -1,8 +1,9 @@
 //! The loss against `loss_sg2` (Gmain, Greg, Dmain, Dreg with bgc augmentation, style mixing and
 //! path length) and `loss_sg3t`/`loss_sg3r` (Gboth, Dmain, Dreg; D blur for -R): each phase from
 //! the same state with the reference's seed.
-//! Compared: every parameter gradient (1e-3 relative to the reference's max-abs), which parameters
-//! get no gradient, the reported statistics and `pl_mean`.
+//! Compared: every parameter gradient (1e-3 relative to the reference's max-abs, see
+//! [`NOISE_FLOOR`] for gradients that are numerically zero), which parameters get no gradient, the
+//! reported statistics and `pl_mean`.
 
 use kimg::train::loss::{MicroBatch, Networks, Phase, StyleGan2Loss};
 use kimg::train::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
@@ -10,9 +11,19 @@ use kimg::train::stats::Collector;
 use tch::{Device, Tensor, nn};
 
 use crate::common::{
-    Fixture, assert_close, fixture_augment, fixture_discriminator, fixture_generator,
-    fixture_loss_config, rng_lock,
+    Fixture, assert_close, assert_close_to_scale, fixture_augment, fixture_discriminator,
+    fixture_generator, fixture_loss_config, max_abs, rng_lock,
 };
+
+/// Gradients smaller than this fraction of the phase's largest gradient are compared relative to
+/// that fraction instead of their own size. A float32 sum is as noisy as its terms, not as small as
+/// its result: R1 reaches D's biases only through the minibatch-stddev layer and the clamp (the
+/// leaky ReLU's second derivative is zero), so some R1 bias gradients are near-cancelling sums
+/// (StyleGAN3-T's `Dreg` `b8.conv1.bias` is 2.9e-9 against 1.2e-2 for the phase), whose digits are
+/// rounding noise that other convolution kernels reorder (3.0e-3 of its own size on an AVX2-only
+/// EPYC and with AVX-512 here, 1.4e-3 under oneDNN's SSE4.1 kernels, yet below 1e-9 of the phase's
+/// scale). Every gradient above 1% of the phase's largest keeps the plain 1e-3 rule.
+const NOISE_FLOOR: f64 = 1e-2;
 
 fn set_trainable(store: &nn::VarStore, on: bool) {
     for t in store.trainable_variables() {
@@ -83,11 +94,24 @@ fn check_phases(fixture: &str) {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
+        let phase_scale = fx
+            .tensors
+            .iter()
+            .filter(|(k, _)| k.starts_with(&format!("grad.{name}.")))
+            .map(|(_, t)| max_abs(t))
+            .fold(0.0, f64::max);
         for (param, tensor) in store.variables() {
             let key = format!("grad.{name}.{prefix}.{param}");
             match fx.tensors.get(&key) {
                 Some(reference) => {
-                    worst = worst.max(assert_close(&key, &tensor.grad(), reference, 1e-3))
+                    let scale = max_abs(reference).max(NOISE_FLOOR * phase_scale);
+                    worst = worst.max(assert_close_to_scale(
+                        &key,
+                        &tensor.grad(),
+                        reference,
+                        1e-3,
+                        scale,
+                    ));
                 }
                 None if without.contains(&param.as_str()) => {
                     assert!(!tensor.grad().defined(), "{key}: expected no gradient")

@@ -151,24 +151,60 @@ fn resume_transfers_the_networks_of_a_snapshot_into_a_fresh_run() {
     assert!(error.contains("nope.pkl"), "{error}");
 }
 
-/// `gpus = 2` on the CPU trains what `gpus = 1` does (up to summation order), and resumes exactly.
+/// `gpus = 2` on the CPU trains what `gpus = 1` does up to the order gradients are summed, and
+/// resumes exactly.
+///
+/// The two differ in shapes (two micro-batches of 8 against one of 16) and so in kernel choices and
+/// summation order: a few iterations apart they differ by float32 noise, but training is chaotic,
+/// and after 1 kimg (250 iterations) that noise has grown to 1e-2 of a tensor on some CPUs. So the
+/// comparison is over [`SHORT_RUN`] iterations, relative to how far G_ema moved in them. The
+/// trainstep tests compare the same replicas against the reference itself.
 #[test]
 fn two_replicas_train_what_one_does_and_resume_exactly() {
     let _rng = rng_lock();
     let dir = tempfile::tempdir().unwrap();
-    let one = train(tiny_spec(dir.path(), 1), &dir.path().join("one"));
+    let short_run = |gpus: u32, name: &str| {
+        let mut trainer = Trainer::new(
+            tiny_spec_on(dir.path(), 1, gpus, ""),
+            &dir.path().join(name),
+            Device::Cpu,
+        )
+        .unwrap();
+        assert_eq!(trainer.replica_count(), gpus as usize);
+        let start: Vec<_> = trainer
+            .g_ema_state()
+            .into_iter()
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
+        for _ in 0..SHORT_RUN {
+            trainer.step().unwrap();
+        }
+        (start, trainer.g_ema_state())
+    };
+    let (start, one) = short_run(1, "one");
+    let (_, two) = short_run(2, "two-short");
+    let squared = |t: tch::Tensor| {
+        t.to_kind(tch::Kind::Double)
+            .square()
+            .sum(tch::Kind::Double)
+            .double_value(&[])
+    };
+    let (mut moved, mut apart) = (0f64, 0f64);
+    for (((_, a0), (_, a)), (_, b)) in start.iter().zip(&one).zip(&two) {
+        moved += squared(a - a0);
+        apart += squared(b - a);
+    }
+    let relative = (apart / moved).sqrt();
+    eprintln!("{SHORT_RUN} iterations on two replicas vs one: {relative:.2e} of G_ema's movement");
+    assert!(
+        relative < 1e-4,
+        "two replicas are {relative:.2e} of G_ema's movement away from one"
+    );
+
     let spec = tiny_spec_on(dir.path(), 1, 2, "");
     let mut trainer = Trainer::new(spec, &dir.path().join("two"), Device::Cpu).unwrap();
-    assert_eq!(trainer.replica_count(), 2);
     trainer.run().unwrap();
     let two = trainer.g_ema_state();
-    let mut worst = 0f64;
-    for ((name, a), (_, b)) in one.iter().zip(&two) {
-        let scale = a.abs().max().double_value(&[]).max(1e-12);
-        worst = worst.max((a - b).abs().max().double_value(&[]) / scale);
-        assert!(worst < 1e-4, "G_ema.{name}: {worst:.2e}");
-    }
-    eprintln!("1 kimg on two replicas vs one: worst relative difference {worst:.2e}");
 
     // Interrupted mid-tick and resumed, the replicas (which receive everything again after the
     // restore) end exactly where the uninterrupted run did.
@@ -186,6 +222,11 @@ fn two_replicas_train_what_one_does_and_resume_exactly() {
     let resumed = train(spec(), &interrupted);
     assert_same_weights(&two, &resumed, "two replicas resumed after an interrupt");
 }
+
+/// Iterations compared between one replica and two: few enough that their difference is still
+/// summation noise (5e-6 to 9e-6 of G_ema's movement across the CPUs and kernels tried; 1e-4
+/// allowed, as Adam normalises near-zero gradients whose sign that noise can flip).
+const SHORT_RUN: usize = 4;
 
 fn assert_same_weights(
     expected: &[(String, tch::Tensor)],
