@@ -6,13 +6,13 @@ use std::path::{Path, PathBuf};
 
 use tch::{Device, Kind, Tensor};
 
-use crate::manifest::Arch;
+use crate::nets::generator::Arch;
 use crate::nets::generator::{Generator, stylegan3_arch};
+use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::state::load_state;
 use crate::numpy_rng::RandomState;
 use crate::snapshot::file::SnapshotFile;
 use crate::snapshot::official::read_network_pickle;
-use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// Why generation failed.
 #[derive(Debug, thiserror::Error)]

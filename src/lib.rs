@@ -14,6 +14,8 @@
 //!
 //! [`manifest`] reads manifests and presets into a resolved [`manifest::ExperimentSpec`];
 //! [`cli`] is the command line; [`device`] reports what libtorch can use.
+//! `docs/ARCHITECTURE.md` lists the layers and what each module owns; `tests/it/layers.rs` checks
+//! that no module uses one above it.
 
 pub mod cli;
 pub mod data;
@@ -27,6 +29,7 @@ pub mod metrics;
 pub mod nets;
 pub mod numpy_rng;
 pub mod ops;
+pub mod pyfmt;
 pub mod run;
 pub mod schedule;
 pub mod snapshot;

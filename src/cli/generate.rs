@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::generate::{GenerateOptions, generate, load_generator, parse_seeds};
-use crate::train::networks::NoiseMode;
+use crate::nets::network::NoiseMode;
 use crate::ui;
 
 /// `--noise-mode`.

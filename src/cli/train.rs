@@ -17,6 +17,7 @@ use crate::manifest::cfg::{Aug, Cfg, METRICS};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
 use crate::manifest::{ExperimentSpec, Layers, Override};
 use crate::metrics::is_known_metric;
+use crate::pyfmt::format_g;
 use crate::run::identity::run_identity;
 use crate::run::record::RunRecord;
 use crate::run::status::{Failure, FailureKind, State};
@@ -456,56 +457,4 @@ fn next_run_dir(
         )));
     }
     Ok(dir)
-}
-
-/// Python's `format(x, "g")`: 6 significant digits, trailing zeros dropped, exponent form below
-/// 1e-4 or from 1e6.
-pub(crate) fn format_g(value: f64) -> String {
-    if value == 0.0 {
-        return "0".into();
-    }
-    let exponent = value.abs().log10().floor();
-    #[expect(
-        clippy::cast_possible_truncation,
-        reason = "exponents of doubles are small"
-    )]
-    let exponent = exponent as i32;
-    let trim = |s: String| {
-        if s.contains('.') {
-            s.trim_end_matches('0').trim_end_matches('.').to_string()
-        } else {
-            s
-        }
-    };
-    if (-4..6).contains(&exponent) {
-        let decimals = usize::try_from(5 - exponent).unwrap_or(0);
-        trim(format!("{value:.decimals$}"))
-    } else {
-        let mantissa = trim(format!("{:.5}", value / 10f64.powi(exponent)));
-        format!(
-            "{mantissa}e{}{:02}",
-            if exponent < 0 { '-' } else { '+' },
-            exponent.abs()
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_g;
-
-    #[test]
-    fn gamma_formats_like_python() {
-        for (value, text) in [
-            (8.2, "8.2"),
-            (10.0, "10"),
-            (0.5, "0.5"),
-            (1e-5, "1e-05"),
-            (0.0512, "0.0512"),
-            (52.4288, "52.4288"),
-            (1234567.0, "1.23457e+06"),
-        ] {
-            assert_eq!(format_g(value), text);
-        }
-    }
 }

@@ -5,7 +5,9 @@
 //! configurations; they train the StyleGAN2 architecture with hyperparameters from
 //! [`AdaCfgSpec`], `auto` deriving them from the resolution and GPU count.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub use crate::nets::generator::Arch;
 
 /// A `--cfg` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -34,20 +36,6 @@ pub enum Cfg {
     /// StyleGAN2-ADA `--cfg=cifar`.
     #[serde(rename = "cifar")]
     Cifar,
-}
-
-/// The generator family a configuration trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Arch {
-    /// `networks_stylegan2.Generator`.
-    #[serde(rename = "stylegan2")]
-    Stylegan2,
-    /// `networks_stylegan3.Generator`, translation equivariant.
-    #[serde(rename = "stylegan3-t")]
-    Stylegan3T,
-    /// `networks_stylegan3.Generator` with 1×1 convolutions and radial filters.
-    #[serde(rename = "stylegan3-r")]
-    Stylegan3R,
 }
 
 impl Cfg {

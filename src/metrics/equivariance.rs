@@ -10,12 +10,12 @@ use tch::{Kind, Tensor};
 
 use super::features::{GENERATOR_BATCH, Rendering};
 use crate::data::Dataset;
+use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::stylegan3::Stylegan3Generator;
 use crate::ops::equivariance::{
     fractional_pseudo_rotation, fractional_rotation, fractional_translation, integer_translation,
     masked_error, psnr, rotation_matrix,
 };
-use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// The transformation an equivariance metric checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

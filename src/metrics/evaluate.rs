@@ -21,9 +21,9 @@ use super::ppl::perceptual_path_length;
 use super::pr::{PrOptions, precision_recall};
 use super::registry::{Family, MetricSpec};
 use crate::data::{Dataset, DatasetOptions};
+use crate::nets::network::GeneratorNet;
 use crate::numpy_rng::RandomState;
-use crate::train::networks::GeneratorNet;
-use crate::train::stats::{format_time, py_float};
+use crate::pyfmt::{format_time, py_float};
 
 /// The training set as training opened it (the snapshot's `training_set_kwargs`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,9 +9,9 @@ use super::MetricError;
 use super::detector::{Detector, Output};
 use super::stats::{Capture, FeatureStats};
 use crate::data::Dataset;
+use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::precision::Precision;
 use crate::numpy_rng::RandomState;
-use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// Images per detector batch (`batch_size` of the reference).
 pub const DETECTOR_BATCH: usize = 64;

@@ -15,7 +15,7 @@ use super::MetricError;
 use super::detector::{Detector, Output};
 use super::features::Rendering;
 use crate::data::Dataset;
-use crate::train::networks::{GeneratorNet, NoiseMode};
+use crate::nets::network::{GeneratorNet, NoiseMode};
 
 /// The step between the two latents (`epsilon` of `ppl2_wend`).
 pub const EPSILON: f64 = 1e-4;

@@ -10,7 +10,7 @@ use super::MetricError;
 use super::detector::{Detector, DetectorFiles, Network, cache_dir};
 use super::evaluate::{Evaluator, RealData};
 use super::registry::{Family, MetricSpec, metric_spec, networks};
-use crate::train::networks::GeneratorNet;
+use crate::nets::network::GeneratorNet;
 
 /// The metrics of one run, ready to evaluate snapshots.
 #[derive(Debug)]

@@ -8,12 +8,12 @@ use tch::{Device, Kind, Tensor, nn};
 
 use super::layers::{Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected, buffer};
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::network::DiscriminatorNet;
 use super::precision::{Precision, fp16_resolution};
 use super::stylegan2::Architecture;
 use crate::ops::bias_act::Activation;
 use crate::ops::misc::minibatch_std;
 use crate::ops::upfirdn2d::{Factor, Padding, downsample2d, setup_filter};
-use crate::train::networks::DiscriminatorNet;
 
 /// `block_kwargs` of the reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

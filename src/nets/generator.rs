@@ -2,14 +2,28 @@
 
 use std::cell::Cell;
 
+use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor, nn};
 
 use super::mapping::MappingNetwork;
+use super::network::{GeneratorNet, NoiseMode};
 use super::precision::Precision;
 use super::stylegan2::{Stylegan2Config, Stylegan2Generator};
 use super::stylegan3::{Stylegan3Config, Stylegan3Generator};
-use crate::manifest::cfg::Arch;
-use crate::train::networks::{GeneratorNet, NoiseMode};
+
+/// The generator family a configuration trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Arch {
+    /// `networks_stylegan2.Generator`.
+    #[serde(rename = "stylegan2")]
+    Stylegan2,
+    /// `networks_stylegan3.Generator`, translation equivariant.
+    #[serde(rename = "stylegan3-t")]
+    Stylegan3T,
+    /// `networks_stylegan3.Generator` with 1×1 convolutions and radial filters.
+    #[serde(rename = "stylegan3-r")]
+    Stylegan3R,
+}
 
 /// A StyleGAN2 or StyleGAN3 generator.
 #[derive(Debug)]

@@ -5,6 +5,7 @@ pub mod discriminator;
 pub mod generator;
 pub mod layers;
 pub mod mapping;
+pub mod network;
 pub mod precision;
 pub mod state;
 pub mod stylegan2;

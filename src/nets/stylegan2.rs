@@ -16,12 +16,12 @@ use super::layers::{
     randn_cpu,
 };
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::network::{GeneratorNet, NoiseMode};
 use super::precision::{Precision, fp16_resolution};
 use crate::ops::bias_act::{Activation, BiasAct, bias_act};
 use crate::ops::conv2d_resample::Resample;
 use crate::ops::modconv::{ModConv, modulated_conv2d_sg2};
 use crate::ops::upfirdn2d::{Factor, Padding, setup_filter, upsample2d};
-use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// Synthesis architecture of the blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -14,13 +14,13 @@ use tch::{Device, Kind, Tensor, nn};
 
 use super::layers::{BiasInit, FcConfig, FcFlavor, FullyConnected, buffer, parameter, randn_cpu};
 use super::mapping::{MappingConfig, MappingNetwork};
+use super::network::{GeneratorNet, NoiseMode};
 use super::precision::Precision;
 use super::stylegan2::MappingKwargs;
 use crate::ops::filtered_lrelu::{FilteredLrelu, filtered_lrelu};
 use crate::ops::filters::design_lowpass_filter;
 use crate::ops::modconv::modulated_conv2d_sg3;
 use crate::ops::upfirdn2d::Padding;
-use crate::train::networks::{GeneratorNet, NoiseMode};
 
 /// Constructor arguments of the StyleGAN3 generator (official keyword names and defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,9 +2,9 @@
 //! `eqt50k_frac`, `eqr50k`): integer and fractional (Lanczos) translation, band-limited rotation
 //! and "pseudo-rotation", each returning the transformed images and a mask of the valid region.
 //!
-//! A StyleGAN3 generator `G` is equivariant when rendering with the input transformed
-//! ([`crate::nets::stylegan3::Stylegan3Generator::set_input_transform`]) equals transforming the
-//! rendered image; [`psnr`] measures the difference.
+//! A StyleGAN3 generator `G` is equivariant when rendering with the input transformed (the
+//! generator's `set_input_transform`) equals transforming the rendered image; [`psnr`] measures
+//! the difference.
 
 use std::f64::consts::PI;
 

@@ -24,7 +24,7 @@ pub fn run_dir(runs_dir: &Path, run: &RunSpec, identity: &RunIdentity) -> PathBu
             "{}-{dataset}-b{}-g{}",
             t.cfg.name(),
             t.batch,
-            crate::train::stats::py_float(t.gamma).trim_end_matches(".0")
+            crate::pyfmt::py_float(t.gamma).trim_end_matches(".0")
         )
     } else {
         varies

@@ -180,17 +180,14 @@ fn multiply(key: &str, base: &serde_json::Value, factor: f64) -> SweptValue {
         }
         (_, Some(float)) => {
             let product = normalize_f64(float * factor);
-            (
-                toml::Value::Float(product),
-                crate::train::stats::py_float(product),
-            )
+            (toml::Value::Float(product), crate::pyfmt::py_float(product))
         }
         _ => (toml::Value::Float(f64::NAN), "NaN".into()),
     };
     let base_text = base
         .as_f64()
-        .map_or_else(|| base.to_string(), crate::train::stats::py_float);
-    let factor_text = crate::train::stats::py_float(factor);
+        .map_or_else(|| base.to_string(), crate::pyfmt::py_float);
+    let factor_text = crate::pyfmt::py_float(factor);
     SweptValue {
         key: key.to_string(),
         value,

@@ -9,7 +9,12 @@ use std::f64::consts::PI;
 use tch::{Device, Kind, Tensor};
 
 use crate::ops::upfirdn2d::{Factor, Padding, downsample2d, upsample2d};
-use crate::train::networks::Augmenter;
+
+/// A differentiable augmentation applied to every image D sees.
+pub trait Augmenter {
+    /// Augment `[N, C, H, W]` images.
+    fn augment(&self, images: &Tensor) -> Tensor;
+}
 
 /// The 12-tap `sym6` wavelet low-pass normalised to unit sum (float32), the geometric resampling
 /// filter `Hz_geom`.

@@ -6,8 +6,8 @@ use tch::Tensor;
 
 use super::adam::{Adam, sanitize_gradients};
 use super::augment::AugmentPipe;
+use super::augment::Augmenter;
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
-use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
 use super::replicas::{
     Changed, NetworkTensors, Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients,
 };
@@ -16,6 +16,7 @@ use super::stats::Collector;
 use super::trainer::TrainError;
 use crate::nets::discriminator::Discriminator;
 use crate::nets::generator::Generator;
+use crate::nets::network::{DiscriminatorNet, GeneratorNet};
 
 /// Progress counters (saved in snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

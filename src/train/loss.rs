@@ -6,8 +6,9 @@
 
 use tch::{Device, Kind, Tensor};
 
-use super::networks::{Augmenter, DiscriminatorNet, GeneratorNet, NoiseMode};
+use super::augment::Augmenter;
 use super::stats::Collector;
+use crate::nets::network::{DiscriminatorNet, GeneratorNet, NoiseMode};
 use crate::ops::upfirdn2d::{Padding, filter2d};
 
 /// A training phase (spec §4.1 step 9).

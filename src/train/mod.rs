@@ -5,7 +5,6 @@ pub mod augment;
 pub mod curves;
 pub mod iteration;
 pub mod loss;
-pub mod networks;
 pub mod replicas;
 pub mod schedule;
 pub mod stats;

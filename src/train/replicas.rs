@@ -38,9 +38,9 @@ use tch::{Device, Kind, Tensor, nn::VarStore};
 
 use super::adam::Parameters;
 use super::augment::AugmentPipe;
-use super::networks::{DiscriminatorNet, GeneratorNet};
 use crate::nets::discriminator::Discriminator;
 use crate::nets::generator::Generator;
+use crate::nets::network::{DiscriminatorNet, GeneratorNet};
 
 /// How replicas share random numbers and running statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,24 +28,25 @@ use super::augment::{AugmentConfig, AugmentPipe};
 pub use super::iteration::Progress;
 use super::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use super::loss::{LossConfig, StyleGan2Loss};
-use super::networks::{GeneratorNet, NoiseMode};
 use super::replicas::{ReplicaMode, copy_variables};
 use super::schedule::{optimizers, phases, snapshot_due, tick_due};
-use super::stats::format_time;
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
 use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
 use crate::data::{Dataset, DatasetOptions};
-use crate::manifest::{Arch, Aug, ExperimentSpec, TrainSpec};
+use crate::manifest::{Aug, ExperimentSpec, TrainSpec};
 use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
+use crate::nets::generator::Arch;
 use crate::nets::generator::Generator;
+use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::state::{load_state, state_tensors};
 use crate::nets::stylegan2::{
     Architecture, FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config,
 };
 use crate::nets::stylegan3::Stylegan3Config;
 use crate::numpy_rng::{RandomState, RandomStateData};
+use crate::pyfmt::format_time;
 use crate::snapshot::file::SnapshotFile;
 use crate::snapshot::networks::read_networks;
 

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use kimg::manifest::Arch;
 use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use kimg::nets::generator::{Generator, stylegan3_arch};
+use kimg::nets::network::{DiscriminatorNet, GeneratorNet};
 use kimg::nets::state::load_state;
 use kimg::train::augment::{AugmentConfig, AugmentPipe};
 use kimg::train::loss::LossConfig;
-use kimg::train::networks::{DiscriminatorNet, GeneratorNet};
 use tch::{Device, Kind, Tensor};
 
 /// One reference fixture: its tensors by key and its JSON sidecar.

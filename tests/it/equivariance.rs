@@ -6,13 +6,13 @@
 use std::path::PathBuf;
 
 use kimg::metrics::{DetectorFiles, MetricRunner, RealData};
+use kimg::nets::network::{GeneratorNet, NoiseMode};
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use kimg::ops::equivariance::{
     affine_bandlimit_filter, fractional_pseudo_rotation, fractional_rotation,
     fractional_translation, integer_translation, masked_error, psnr, rotation_matrix,
 };
-use kimg::train::networks::{GeneratorNet, NoiseMode};
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{Fixture, assert_close, generator_weights};

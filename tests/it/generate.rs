@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use kimg::generate::{input_transform, load_generator, to_uint8};
+use kimg::nets::network::{GeneratorNet, NoiseMode};
 use kimg::nets::state::{load_state, state_tensors};
 use kimg::nets::stylegan2::{
     FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
 };
 use kimg::numpy_rng::RandomState;
 use kimg::snapshot::file::SnapshotFile;
-use kimg::train::networks::{GeneratorNet, NoiseMode};
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{Fixture, assert_close, generator_weights, rng_lock};

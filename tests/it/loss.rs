@@ -5,8 +5,9 @@
 //! [`NOISE_FLOOR`] for gradients that are numerically zero), which parameters get no gradient, the
 //! reported statistics and `pl_mean`.
 
+use kimg::nets::network::{DiscriminatorNet, GeneratorNet};
+use kimg::train::augment::Augmenter;
 use kimg::train::loss::{MicroBatch, Networks, Phase, StyleGan2Loss};
-use kimg::train::networks::{Augmenter, DiscriminatorNet, GeneratorNet};
 use kimg::train::stats::Collector;
 use tch::{Device, Tensor, nn};
 

@@ -8,6 +8,7 @@ mod data; // datasets, sampler, grids and numpy RNG against the reference fixtur
 mod equivariance; // the StyleGAN3 equivariance operators against the reference fixture
 mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weights
 mod kernels; // the fused kernels' CPU launcher against the reference ops
+mod layers; // the layer rule of src/: no module uses one above it
 mod loss; // the StyleGAN2 loss phases against the reference
 mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as its header says
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance

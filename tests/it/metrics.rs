@@ -10,7 +10,6 @@
 use std::path::{Path, PathBuf};
 
 use kimg::data::{Dataset, DatasetOptions};
-use kimg::manifest::cfg::Arch;
 use kimg::metrics::cache::cached_dataset_features;
 use kimg::metrics::detector::{Flavour, Network, locate, locate_local, preprocess};
 use kimg::metrics::download::download;
@@ -23,12 +22,13 @@ use kimg::metrics::pr::{PrOptions, precision_recall};
 use kimg::metrics::{
     Capture, Detector, DetectorFiles, Evaluator, FeatureStats, MetricRunner, MetricSpec, RealData,
 };
+use kimg::nets::generator::Arch;
 use kimg::nets::generator::Generator;
+use kimg::nets::network::GeneratorNet;
 use kimg::nets::precision::Precision;
 use kimg::nets::state::{load_state, state_tensors};
 use kimg::numpy_rng::RandomState;
 use kimg::snapshot::file::SnapshotFile;
-use kimg::train::networks::GeneratorNet;
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{Fixture, assert_close, generator_weights};

@@ -4,13 +4,13 @@
 
 use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwargs};
 use kimg::nets::mapping::{MappingConfig, MappingNetwork};
+use kimg::nets::network::{DiscriminatorNet, GeneratorNet, NoiseMode};
 use kimg::nets::precision::Precision;
 use kimg::nets::state::load_state;
 use kimg::nets::stylegan2::{
     FusedModconv, InferenceOnly, MappingKwargs, Stylegan2Config, Stylegan2Generator,
 };
 use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
-use kimg::train::networks::{DiscriminatorNet, GeneratorNet, NoiseMode};
 use tch::{Device, Kind, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, rng_lock};

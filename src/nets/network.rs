@@ -1,15 +1,14 @@
-//! What the loss and the training loop need from the networks and the augmentation pipe.
-//!
-//! The networks themselves live in `nets/`; these traits keep the training code independent of
-//! the architecture (StyleGAN2, StyleGAN3-T/R) and make the loss testable on its own.
+//! What every user of a network needs from it — the loss, the training loop, the metrics and
+//! `kimg generate` — independent of the architecture (StyleGAN2, StyleGAN3-T/R), so that the loss
+//! is testable on its own and the metrics take any generator.
 
 use std::cell::Cell;
 
 use tch::{Tensor, nn};
 
-use crate::nets::mapping::MappingNetwork;
-use crate::nets::precision::Precision;
-use crate::nets::stylegan3::Stylegan3Generator;
+use super::mapping::MappingNetwork;
+use super::precision::Precision;
+use super::stylegan3::Stylegan3Generator;
 
 /// How a synthesis network draws its per-layer noise (StyleGAN2 only; StyleGAN3 has none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,10 +83,4 @@ pub trait DiscriminatorNet {
     fn forward(&self, img: &Tensor, c: &Tensor, update_emas: bool) -> Tensor;
     /// Parameters and buffers, named as the official `state_dict`.
     fn var_store(&self) -> &nn::VarStore;
-}
-
-/// A differentiable augmentation applied to every image D sees.
-pub trait Augmenter {
-    /// Augment `[N, C, H, W]` images.
-    fn augment(&self, images: &Tensor) -> Tensor;
 }
