@@ -1,4 +1,4 @@
-//! Images from a snapshot, as the official `gen_images.py` makes them (spec §11): latents from
+//! Images from a snapshot, as the official `gen_images.py` makes them: latents from
 //! `RandomState(seed).randn(1, z_dim)`, optional class, truncation and (StyleGAN3) input
 //! translation/rotation, `seedNNNN.png`. Official network pickles load directly.
 

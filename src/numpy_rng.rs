@@ -2,7 +2,7 @@
 //!
 //! The reference draws the training-set order, the `max_size` subset, the snapshot grid, the
 //! generated labels and `gen_images.py`'s latents (`RandomState(seed).randn(1, z_dim)`) from it, so
-//! reproducing those needs the exact algorithms (spec §10.3).
+//! reproducing those needs the exact algorithms.
 
 const N: usize = 624;
 const M: usize = 397;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::train::device;
+use super::device;
 use crate::data::{Dataset, DatasetOptions};
 use crate::device::DeviceChoice;
 use crate::error::Error;

@@ -4,12 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use super::train::device;
+use super::device;
 use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::generate::load_generator;
 use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::name::snapshots_in;
 use crate::ui;
 
 /// Which snapshots `--snapshot` selects.
@@ -49,24 +50,6 @@ pub(crate) struct MetricsArgs {
     pub(crate) device: DeviceChoice,
 }
 
-/// The run's snapshots, oldest first.
-fn snapshots(run_dir: &Path) -> Result<Vec<PathBuf>, Error> {
-    let entries = std::fs::read_dir(run_dir)
-        .map_err(|e| Error::io(format!("reading {}", run_dir.display()), e))?;
-    let mut found: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                let n = n.to_string_lossy();
-                n.starts_with("network-snapshot-") && n.ends_with(".safetensors")
-            })
-        })
-        .collect();
-    found.sort();
-    Ok(found)
-}
-
 /// The training set recorded in a snapshot (`training_set_kwargs`).
 fn recorded_data(snapshot: &Path) -> Result<RealData, Error> {
     let file = SnapshotFile::read(snapshot).map_err(|e| Error::Usage(e.to_string()))?;
@@ -86,7 +69,8 @@ fn recorded_data(snapshot: &Path) -> Result<RealData, Error> {
 
 /// Run `kimg metrics`.
 pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, Error> {
-    let mut selected = snapshots(&args.run_dir)?;
+    let mut selected = snapshots_in(&args.run_dir)
+        .map_err(|e| Error::io(format!("reading {}", args.run_dir.display()), e))?;
     if args.snapshot == SnapshotChoice::Latest {
         selected = selected.split_off(selected.len().saturating_sub(1));
     }

@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::device::DeviceChoice;
 use crate::error::Error;
 
 /// Reproducible StyleGAN2/StyleGAN3 training runs from TOML manifests.
@@ -95,4 +96,11 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Explain(args) => explain::run(&args),
         Command::Train(args) => train::run(&args),
     }
+}
+
+/// The device of `--device`, or an environment error when CUDA is demanded but unavailable.
+pub(crate) fn device(choice: DeviceChoice) -> Result<tch::Device, Error> {
+    choice.resolve().ok_or_else(|| {
+        Error::Environment("--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into())
+    })
 }

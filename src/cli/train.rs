@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::builder::PossibleValuesParser;
 
+use super::device;
 use crate::data::{Dataset, DatasetOptions};
 use crate::device::DeviceChoice;
 use crate::error::Error;
@@ -134,8 +135,9 @@ pub(crate) struct TrainArgs {
 
 /// Make idle OpenMP workers sleep when training on the CPU: libgomp reads
 /// [`OMP_WAIT_POLICY`](crate::env_vars::OMP_WAIT_POLICY) when it loads, before `main`, so unless
-/// the user set it, `kimg train` re-executes itself once with `PASSIVE` (the process keeps its PID).
-/// Spinning workers starve the busy ones on shared cores (measured 2–6× slower, BENCHMARKS.md).
+/// the user set it, `kimg train` re-executes itself once with `PASSIVE` (the process keeps its
+/// PID). Spinning workers starve the busy ones on shared cores (measured 2–6× slower,
+/// BENCHMARKS.md).
 pub(crate) fn prefer_passive_openmp(args: &TrainArgs) {
     use std::os::unix::process::CommandExt as _;
     let policy = crate::env_vars::OMP_WAIT_POLICY;
@@ -165,13 +167,6 @@ fn describe_device(device: tch::Device, gpus: u32) -> String {
         }
         other => format!("{other:?}").to_lowercase(),
     }
-}
-
-/// The device of `--device`, or an environment error when CUDA is demanded but unavailable.
-pub(crate) fn device(choice: DeviceChoice) -> Result<tch::Device, Error> {
-    choice.resolve().ok_or_else(|| {
-        Error::Environment("--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into())
-    })
 }
 
 /// A parsed `--metrics` value.
@@ -369,14 +364,7 @@ fn train_monitored(
             Ok(ExitCode::from(crate::error::EXIT_INTERRUPTED))
         }
         Err(error) => {
-            let kind = match &error {
-                TrainError::Diverged { .. } => FailureKind::Diverged,
-                TrainError::Unsupported(_)
-                | TrainError::BadSnapshot { .. }
-                | TrainError::Resume { .. }
-                | TrainError::Metrics(_) => FailureKind::Config,
-                other => FailureKind::classify(&other.to_string()),
-            };
+            let kind = FailureKind::of(&error);
             monitor.finish(
                 State::Failed,
                 Some(Failure {

@@ -1,6 +1,6 @@
 //! Training sets in the official layout — port of `training/dataset.py` `ImageFolderDataset`
-//! (spec §10.2): a zip or a folder of PNG/JPEG images, optional `dataset.json` labels, a seeded
-//! `max_size` subset, x-flip doubling.
+//! (`training/dataset.py` `ImageFolderDataset`): a zip or a folder of PNG/JPEG images, optional
+//! `dataset.json` labels, a seeded `max_size` subset, x-flip doubling.
 
 use std::fs::File;
 use std::io::Read;
@@ -308,11 +308,6 @@ impl Dataset {
     /// Image width (= height for a valid training set).
     pub fn resolution(&self) -> usize {
         self.image_shape[2]
-    }
-
-    /// Number of unique images before subsetting and flips.
-    pub fn raw_len(&self) -> usize {
-        self.image_names.len()
     }
 
     /// Label size (0 without labels).

@@ -1,4 +1,5 @@
-//! Image grids: the snapshot grid's sample selection (spec §4.9) and `save_image_grid`.
+//! Image grids: the snapshot grid's sample selection (`training_loop.py`'s
+//! `setup_snapshot_image_grid`) and `save_image_grid`.
 
 use std::path::Path;
 

@@ -1,5 +1,5 @@
-//! The reference's `InfiniteSampler` (spec §10.3): a seeded shuffle followed by a sliding-window
-//! reshuffle, so the data order of a run is reproducible.
+//! The reference's `InfiniteSampler` (`torch_utils/misc.py`): a seeded shuffle followed by a
+//! sliding-window reshuffle, so the data order of a run is reproducible.
 
 use crate::numpy_rng::RandomState;
 

@@ -1,5 +1,5 @@
 //! `kimg dataset create`: build a training set in the official layout — port of the behaviour of
-//! `dataset_tool.py` (spec §10.1) for folders, zips and (Fashion-)MNIST IDX files.
+//! `dataset_tool.py` for folders, zips and (Fashion-)MNIST IDX files.
 //!
 //! Output: a zip (stored, not compressed) with images `00000/img00000000.png`, … as PNG and a
 //! `dataset.json` of labels (or `{"labels": null}` when some image has none).

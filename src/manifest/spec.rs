@@ -1,8 +1,9 @@
 //! The resolved, validated configuration of an experiment, with every value `train.py` derives.
 //!
 //! [`ExperimentSpec::resolve`] is the one place where defaults that depend on other values are
-//! computed, exactly as the official `train.py` computes them (spec §1.2), and where the StyleGAN2-ADA
-//! configurations apply their table (spec §3). Errors name the file and key that supplied the value.
+//! computed, exactly as the official `train.py` computes them, and where the StyleGAN2-ADA
+//! configurations apply their table (`train.py`'s `cfg_specs` in stylegan2-ada-pytorch). Errors
+//! name the file and key that supplied the value.
 
 use std::path::PathBuf;
 
@@ -106,7 +107,7 @@ pub struct TrainSpec {
     pub derived: Derived,
 }
 
-/// What `train.py` derives (spec §1.2 steps 5–8, §3.3).
+/// What `train.py` derives (its `main` after parsing the options).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Derived {
     /// Generator family.

@@ -1,6 +1,7 @@
-//! The equivariance metrics of StyleGAN3 — `eqt50k_int`, `eqt50k_frac` and `eqr50k` (spec §9, the
-//! official `metrics/equivariance.py`): the PSNR between images rendered from a transformed input
-//! and the transformed reference images, with the operators of [`crate::ops::equivariance`].
+//! The equivariance metrics of StyleGAN3 — `eqt50k_int`, `eqt50k_frac` and `eqr50k`
+//! (`metrics/equivariance.py`, the official `metrics/equivariance.py`): the PSNR between images
+//! rendered from a transformed input and the transformed reference images, with the operators of
+//! [`crate::ops::equivariance`].
 //!
 //! No detector is involved; the generator must be a StyleGAN3 one (its input takes a transform).
 
@@ -85,7 +86,8 @@ fn batch_sums(g: &Stylegan3Generator, ws: &Tensor, kind: Equivariance) -> (f64, 
 
 /// The equivariance PSNR (dB) of `g` over `num_samples` latents in batches of 4, with labels drawn
 /// from `labels` for a conditional generator (zeros otherwise). Seeds the torch generator with
-/// [`super::features::GENERATION_SEED`] like the other metrics; renders in float32 (the reference's `force_fp32`).
+/// [`super::features::GENERATION_SEED`] like the other metrics; renders in float32 (the reference's
+/// `force_fp32`).
 pub fn equivariance_psnr(
     g: &Stylegan3Generator,
     kind: Equivariance,

@@ -1,15 +1,15 @@
-//! Quality metrics — port of the official `metrics/` package (spec §9): FID, KID,
+//! Quality metrics — port of the official `metrics/` package: FID, KID,
 //! precision/recall, perceptual path length and the Inception Score of a generator against its
 //! training set, on the official TorchScript detectors (Inception-v3; VGG16 for precision/recall
 //! and PPL).
 //!
-//! [`equivariance`] measures StyleGAN3's EQ-T/EQ-R without a detector.
-//! [`registry`] maps names to [`MetricSpec`]s; [`detector`] finds and feeds the networks ([`signature`] passes
-//! their keyword arguments, [`download`] fetches them);
-//! [`features`] turns datasets and generators into [`FeatureStats`], which [`cache`] keeps on disk
-//! for datasets; [`fid`], [`kid`], [`pr`], [`ppl`] and [`inception_score`] are the math; [`evaluate`] ties
-//! them together and writes `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots;
-//! [`report`] and [`plot`] summarise a sweep.
+//! [`equivariance`] measures StyleGAN3's EQ-T/EQ-R without a detector. [`registry`] maps names to
+//! [`MetricSpec`]s; [`detector`] finds and feeds the networks ([`signature`] passes their keyword
+//! arguments, [`download`] fetches them); [`features`] turns datasets and generators into
+//! [`FeatureStats`], which [`cache`] keeps on disk for datasets; [`fid`], [`kid`], [`pr`], [`ppl`]
+//! and [`inception_score`] are the math; [`evaluate`] ties them together and writes
+//! `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots; [`report`] and [`plot`]
+//! summarise a sweep.
 
 pub mod cache;
 pub mod detector;

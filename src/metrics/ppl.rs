@@ -1,6 +1,6 @@
 //! Perceptual path length — port of `metrics/perceptual_path_length.py` as `ppl2_wend` runs it
-//! (spec §9): the LPIPS distance between images of two latents `ε` apart in W, at path endpoints,
-//! divided by `ε²`, averaged between its 1st and 99th percentiles.
+//! (`metrics/perceptual_path_length.py`): the LPIPS distance between images of two latents `ε`
+//! apart in W, at path endpoints, divided by `ε²`, averaged between its 1st and 99th percentiles.
 //!
 //! Each batch of two follows the reference's draws on the torch generator: `t = rand([2])·0`
 //! (endpoint sampling), `z0, z1 = randn([4, z_dim]).chunk(2)`, `w0, w1` from the mapping, then

@@ -1,4 +1,4 @@
-//! Metric names → what to compute — port of the registry in `metrics/metric_main.py` (spec §9).
+//! Metric names → what to compute — port of the registry in `metrics/metric_main.py`.
 //!
 //! kimg computes every official metric: `fid50k_full`, `kid50k_full`, `pr50k3_full`, `ppl2_wend`,
 //! `is50k`, the legacy `fid50k`, `kid50k`, `pr50k3` and StyleGAN3's `eqt50k_int`, `eqt50k_frac`,

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::snapshot::name::snapshot_kimg;
+
 /// Which value of which metric file a report shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportMetric {
@@ -83,12 +85,6 @@ impl ReportMetric {
             if better { b } else { a }
         })
     }
-}
-
-/// kimg from `network-snapshot-000123.<ext>`.
-fn snapshot_kimg(name: &str) -> Option<u64> {
-    let digits = name.strip_prefix("network-snapshot-")?.split('.').next()?;
-    digits.parse().ok()
 }
 
 /// One run in the report.

@@ -1,6 +1,6 @@
 //! The StyleGAN2 discriminator (used by every configuration) — port of
 //! `training/networks_stylegan2.py` `DiscriminatorBlock`, `DiscriminatorEpilogue` and
-//! `Discriminator` (spec §6.5); float16 blocks on CUDA as the reference ([`Precision`]), the
+//! `Discriminator`; float16 blocks on CUDA as the reference ([`Precision`]), the
 //! epilogue in float32.
 
 use serde::{Deserialize, Serialize};
@@ -55,7 +55,7 @@ pub struct DiscriminatorConfig {
     pub channel_base: i64,
     /// Maximum channels.
     pub channel_max: i64,
-    /// Resolutions using fp16 on CUDA (unused: kimg runs float32).
+    /// How many of the highest resolutions compute in float16 on CUDA (see [`super::precision`]).
     pub num_fp16_res: i64,
     /// Activation clamp.
     pub conv_clamp: Option<f64>,

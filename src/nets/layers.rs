@@ -1,5 +1,5 @@
 //! Equalised-learning-rate building blocks — ports of `networks_stylegan2.FullyConnectedLayer`,
-//! `networks_stylegan3.FullyConnectedLayer` and `networks_stylegan2.Conv2dLayer` (spec §6.1).
+//! `networks_stylegan3.FullyConnectedLayer` and `networks_stylegan2.Conv2dLayer`.
 //!
 //! Parameters are created in the reference's order from the CPU generator (so `tch::manual_seed`
 //! reproduces the official initialisation) and stored in the `nn::Path` under the official names.

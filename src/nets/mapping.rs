@@ -1,5 +1,5 @@
 //! The mapping network z, c → w — ports of `networks_stylegan2.MappingNetwork` and
-//! `networks_stylegan3.MappingNetwork` (spec §6.2), which differ only in defaults and in the
+//! `networks_stylegan3.MappingNetwork`, which differ only in defaults and in the
 //! fully-connected layer's initialisation.
 
 use serde::{Deserialize, Serialize};

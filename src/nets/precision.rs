@@ -1,7 +1,8 @@
-//! Mixed precision as the reference does it (spec §6.9): the layers it marks `use_fp16` (StyleGAN2
-//! blocks at the `num_fp16_res` highest resolutions, StyleGAN3 layers with `sampling_rate · 2^n >
-//! img_resolution`) compute in float16 on CUDA; everything else, and everything on the CPU, in
-//! float32. Activations are clamped to `conv_clamp` so float16 does not overflow.
+//! Mixed precision as the reference does it (`use_fp16` and `conv_clamp` in the official networks):
+//! the layers it marks `use_fp16` (StyleGAN2 blocks at the `num_fp16_res` highest resolutions,
+//! StyleGAN3 layers with `sampling_rate · 2^n > img_resolution`) compute in float16 on CUDA;
+//! everything else, and everything on the CPU, in float32. Activations are clamped to `conv_clamp`
+//! so float16 does not overflow.
 
 use tch::{Device, Kind};
 

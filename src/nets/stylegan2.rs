@@ -1,5 +1,5 @@
 //! The StyleGAN2 generator — port of `training/networks_stylegan2.py` `SynthesisLayer`,
-//! `ToRGBLayer`, `SynthesisBlock`, `SynthesisNetwork` and `Generator` (spec §6.3, §6.4).
+//! `ToRGBLayer`, `SynthesisBlock`, `SynthesisNetwork` and `Generator`.
 //!
 //! Layers are created in the reference's order so that `tch::manual_seed` reproduces its
 //! initialisation; names equal the official `state_dict` (`synthesis.b8.conv0.affine.weight`…).
@@ -82,7 +82,7 @@ pub struct Stylegan2Config {
     /// Maximum channels.
     #[serde(default = "default_channel_max")]
     pub channel_max: i64,
-    /// Resolutions using fp16 on CUDA (unused: kimg runs float32).
+    /// How many of the highest resolutions compute in float16 on CUDA (see [`super::precision`]).
     #[serde(default = "default_num_fp16_res")]
     pub num_fp16_res: i64,
     /// Activation clamp of the convolutions (`None`: off, the class default).

@@ -1,6 +1,6 @@
 //! The StyleGAN3 generator (alias-free, `-T` and `-R`) — port of
 //! `training/networks_stylegan3.py` `SynthesisInput`, `SynthesisLayer`, `SynthesisNetwork` and
-//! `Generator` (spec §6.6).
+//! `Generator`.
 //!
 //! The layer schedule (sampling rates, cutoffs, stopbands, sizes, channels, filters, paddings) is
 //! derived in float64 exactly as the reference does, so layer names (`L2_52_512`…) and buffers
@@ -65,7 +65,7 @@ pub struct Stylegan3Config {
     /// Scale of the output image.
     #[serde(default = "default_output_scale")]
     pub output_scale: f64,
-    /// Layers using fp16 on CUDA (unused: kimg runs float32).
+    /// The highest-resolution layers computed in float16 on CUDA (see [`super::precision`]).
     #[serde(default = "default_num_fp16_res")]
     pub num_fp16_res: i64,
     /// Convolution kernel size (1 for `-R`).

@@ -1,5 +1,5 @@
 //! Bias, activation, gain and clamp in one op — port of `torch_utils/ops/bias_act.py`'s reference
-//! path (spec §7.1).
+//! path.
 
 use tch::Tensor;
 

@@ -1,5 +1,5 @@
-//! 2-D convolution with optional up/downsampling — port of `torch_utils/ops/conv2d_resample.py`
-//! (spec §7.5), including its fast paths (strided and transposed convolutions), which compute the
+//! 2-D convolution with optional up/downsampling — port of `torch_utils/ops/conv2d_resample.py`,
+//! including its fast paths (strided and transposed convolutions), which compute the
 //! canonical "upfirdn2d → conv2d → upfirdn2d" result up to float rounding.
 
 use tch::Tensor;

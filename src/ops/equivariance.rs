@@ -1,6 +1,7 @@
-//! The image operators of StyleGAN3's equivariance metrics (paper appendix E; spec §9 `eqt50k_int`,
-//! `eqt50k_frac`, `eqr50k`): integer and fractional (Lanczos) translation, band-limited rotation
-//! and "pseudo-rotation", each returning the transformed images and a mask of the valid region.
+//! The image operators of StyleGAN3's equivariance metrics (paper appendix E;
+//! `metrics/equivariance.py`: `eqt50k_int`, `eqt50k_frac`, `eqr50k`): integer and fractional
+//! (Lanczos) translation, band-limited rotation and "pseudo-rotation", each returning the
+//! transformed images and a mask of the valid region.
 //!
 //! A StyleGAN3 generator `G` is equivariant when rendering with the input transformed (the
 //! generator's `set_input_transform`) equals transforming the rendered image; [`psnr`] measures

@@ -1,5 +1,5 @@
 //! Bias, upsampling, leaky ReLU and downsampling in one op — the reference path of
-//! `torch_utils/ops/filtered_lrelu.py` (spec §7.4), the nonlinearity of every StyleGAN3 layer.
+//! `torch_utils/ops/filtered_lrelu.py`, the nonlinearity of every StyleGAN3 layer.
 //!
 //! Upsampling before the activation and low-pass filtering after it keep the aliasing that a
 //! pointwise nonlinearity creates below the output's Nyquist limit.

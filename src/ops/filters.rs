@@ -1,5 +1,6 @@
-//! Low-pass filter design for StyleGAN3 without scipy (spec §6.6 "Filter design"): the
-//! Kaiser-windowed sinc of `scipy.signal.firwin` and the radial (jinc) filters of StyleGAN3-R.
+//! Low-pass filter design for StyleGAN3 without scipy
+//! (`networks_stylegan3.SynthesisLayer.design_lowpass_filter`): the Kaiser-windowed sinc of
+//! `scipy.signal.firwin` and the radial (jinc) filters of StyleGAN3-R.
 //!
 //! All arithmetic is float64, as the reference's numpy/scipy; the result is float32.
 

@@ -1,5 +1,5 @@
 //! Small tensor helpers of the reference networks: `normalize_2nd_moment` and the minibatch
-//! standard-deviation layer (spec §6.1, §6.5).
+//! standard-deviation layer.
 
 use tch::{Kind, Tensor};
 

@@ -1,4 +1,4 @@
-//! Modulated convolutions: StyleGAN2's (`networks_stylegan2.modulated_conv2d`, spec §6.4) with its
+//! Modulated convolutions: StyleGAN2's (`networks_stylegan2.modulated_conv2d`) with its
 //! fused and non-fused forms, and StyleGAN3's (`networks_stylegan3.modulated_conv2d`, §6.6.1).
 
 use tch::{Kind, Tensor};

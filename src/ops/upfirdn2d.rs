@@ -1,5 +1,5 @@
 //! Upsample, pad, FIR-filter and downsample — port of `torch_utils/ops/upfirdn2d.py`'s reference
-//! path and its wrappers `setup_filter`, `filter2d`, `upsample2d`, `downsample2d` (spec §7.2–7.3).
+//! path and its wrappers `setup_filter`, `filter2d`, `upsample2d`, `downsample2d`.
 //!
 //! Filters are 2-D `[fh, fw]` or 1-D `[f]`; 1-D filters are separable (applied along x, then y).
 

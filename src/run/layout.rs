@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use super::identity::RunIdentity;
 use super::lock::holder;
 use super::status::{FailureKind, RunStatus, State};
+use crate::snapshot::name::{latest_snapshot, snapshot_kimg as kimg_of};
 use crate::sweep::RunSpec;
-use crate::train::trainer::latest_snapshot;
 
 /// The directory of a run under `runs_dir`.
 pub fn run_dir(runs_dir: &Path, run: &RunSpec, identity: &RunIdentity) -> PathBuf {
@@ -94,12 +94,7 @@ impl RunState {
 
 /// kimg of the newest snapshot in `dir` (`None` without snapshots).
 pub fn snapshot_kimg(dir: &Path) -> Option<u64> {
-    let path = latest_snapshot(dir)?;
-    let name = path.file_name()?.to_string_lossy().into_owned();
-    name.trim_start_matches("network-snapshot-")
-        .trim_end_matches(".safetensors")
-        .parse()
-        .ok()
+    kimg_of(&latest_snapshot(dir)?.file_name()?.to_string_lossy())
 }
 
 /// The state of `dir` for a run of `total_kimg`.
@@ -128,5 +123,28 @@ pub fn run_state(dir: &Path, total_kimg: u64) -> RunState {
             ..
         }) if snapshot.is_none() => RunState::Queued,
         _ => snapshot.map_or(RunState::New, |kimg| RunState::Partial { kimg }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RunState, run_state};
+    use crate::run::lock::RunLock;
+    use crate::run::status::{RunStatus, State};
+    use crate::snapshot::name::snapshot_file_name;
+
+    #[test]
+    fn a_run_whose_worker_died_reads_as_partial_and_a_live_one_as_running() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(run_state(dir.path(), 10), RunState::New);
+        std::fs::write(dir.path().join(snapshot_file_name(4)), b"").unwrap();
+        let mut status = RunStatus::queued(10);
+        status.state = State::Running;
+        status.kimg = 4.5;
+        status.write(dir.path()).unwrap();
+        assert_eq!(run_state(dir.path(), 10), RunState::Partial { kimg: 4 });
+        let _lock = RunLock::acquire(dir.path()).unwrap();
+        assert_eq!(run_state(dir.path(), 10), RunState::Running { kimg: 4.5 });
+        assert_eq!(run_state(dir.path(), 4), RunState::Running { kimg: 4.5 });
     }
 }

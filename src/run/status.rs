@@ -2,8 +2,8 @@
 //!
 //! The file is advisory for humans and the scheduler; the lock ([`super::lock`]) is the truth about
 //! whether a worker is alive. A file that says `running` while nobody holds the lock belongs to a
-//! worker that died without a word (`kill -9`, a lost node): [`RunStatus::effective_state`] reports
-//! it as interrupted, which resumes from the last snapshot.
+//! worker that died without a word (`kill -9`, a lost node): [`super::layout::run_state`] asks the
+//! lock first and reports such a run as partial, which resumes from the last snapshot.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +11,7 @@ use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::atomic_write;
+use crate::train::trainer::TrainError;
 
 /// The status file's name inside a run directory.
 pub const STATUS_FILE: &str = "status.json";
@@ -59,15 +60,26 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// Classify a worker's error message.
-    pub fn classify(message: &str) -> FailureKind {
-        let lower = message.to_ascii_lowercase();
-        if lower.contains("out of memory") || lower.contains("cudaerrormemoryallocation") {
-            FailureKind::OutOfMemory
-        } else if lower.contains("diverged") {
-            FailureKind::Diverged
-        } else {
-            FailureKind::Crashed
+    /// The class of a training error: typed where kimg raised it, and for libtorch's own errors
+    /// (which carry only a message) out-of-memory when the message says so.
+    pub fn of(error: &TrainError) -> FailureKind {
+        match error {
+            TrainError::Diverged { .. } => FailureKind::Diverged,
+            TrainError::Unsupported(_)
+            | TrainError::BadSnapshot { .. }
+            | TrainError::Resume { .. }
+            | TrainError::Metrics(_) => FailureKind::Config,
+            TrainError::Torch(message) => {
+                let lower = message.to_ascii_lowercase();
+                if lower.contains("out of memory") || lower.contains("cudaerrormemoryallocation") {
+                    FailureKind::OutOfMemory
+                } else {
+                    FailureKind::Crashed
+                }
+            }
+            TrainError::Data(_) | TrainError::Snapshot(_) | TrainError::Io { .. } => {
+                FailureKind::Crashed
+            }
         }
     }
 
@@ -166,39 +178,29 @@ impl RunStatus {
         let text = serde_json::to_string_pretty(self).expect("status serialises");
         atomic_write(&dir.join(STATUS_FILE), text.as_bytes())
     }
-
-    /// The state corrected by the lock: `running` without a lock holder means the worker died.
-    pub fn effective_state(&self, dir: &Path) -> State {
-        match self.state {
-            State::Running if super::lock::holder(dir).is_none() => State::Interrupted,
-            state => state,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{FailureKind, RunStatus, State};
+    use super::{FailureKind, RunStatus, State, TrainError};
 
     #[test]
-    fn failures_are_classified_by_message() {
+    fn failures_are_classified_by_their_error() {
+        let torch = |message: &str| FailureKind::of(&TrainError::Torch(message.into()));
         assert_eq!(
-            FailureKind::classify("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            torch("CUDA out of memory. Tried to allocate 2.00 GiB"),
             FailureKind::OutOfMemory
         );
+        assert_eq!(torch("index out of range"), FailureKind::Crashed);
         assert_eq!(
-            FailureKind::classify("training diverged at 12.3 kimg: the losses are not finite"),
-            FailureKind::Diverged
-        );
-        assert_eq!(
-            FailureKind::classify("reading data.zip: truncated"),
-            FailureKind::Crashed
+            FailureKind::of(&TrainError::Unsupported("cfg".into())),
+            FailureKind::Config
         );
         assert!(!FailureKind::Diverged.retryable() && FailureKind::OutOfMemory.retryable());
     }
 
     #[test]
-    fn status_round_trips_and_a_dead_worker_reads_as_interrupted() {
+    fn status_round_trips() {
         let dir = tempfile::tempdir().unwrap();
         let mut status = RunStatus::queued(10);
         status.state = State::Running;
@@ -206,8 +208,5 @@ mod tests {
         status.write(dir.path()).unwrap();
         let read = RunStatus::read(dir.path()).unwrap();
         assert_eq!(read, status);
-        assert_eq!(read.effective_state(dir.path()), State::Interrupted);
-        let _lock = super::super::lock::RunLock::acquire(dir.path()).unwrap();
-        assert_eq!(read.effective_state(dir.path()), State::Running);
     }
 }

@@ -1,5 +1,5 @@
 //! Official network pickles (`network-snapshot-*.pkl` of NVlabs' StyleGAN3 / StyleGAN2-ADA code)
-//! read into named tensors and constructor arguments, without Python (spec §12).
+//! read into named tensors and constructor arguments, without Python.
 
 use std::path::Path;
 

@@ -1,11 +1,11 @@
 //! A small pickle virtual machine for reading official network pickles (`network-snapshot-*.pkl`)
 //! without Python: enough of protocols 2–5 for what `torch_utils.persistence`, PyTorch's legacy
-//! storage format and numpy emit (spec §12).
+//! storage format and numpy emit.
 //!
 //! Globals are not imported: each known one maps to a data constructor (`OrderedDict` and
-//! `EasyDict` → dict, `_reconstruct_persistent_obj` → its meta dict, `_rebuild_tensor_v2` → a tensor
-//! view, `_load_from_bytes` → the legacy storage parser, numpy arrays/scalars → values). Any other
-//! global becomes an inert object, so no code from a pickle is ever run.
+//! `EasyDict` → dict, `_reconstruct_persistent_obj` → its meta dict, `_rebuild_tensor_v2` → a
+//! tensor view, `_load_from_bytes` → the legacy storage parser, numpy arrays/scalars → values). Any
+//! other global becomes an inert object, so no code from a pickle is ever run.
 
 use std::cell::RefCell;
 use std::collections::HashMap;

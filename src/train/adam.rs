@@ -1,9 +1,10 @@
 //! Adam as PyTorch's `torch.optim.Adam` computes it (single-tensor path, no weight decay, no
 //! AMSGrad), with its state in the open so snapshots can save and restore it exactly.
 //!
-//! Parameters whose gradient is undefined are skipped and their step counter does not advance
-//! (spec §4.3: in `Greg` the `torgb` biases get no gradient, in `Dreg` the final `b4.out.bias`), so
-//! a phase must leave unused gradients undefined, never zero.
+//! Parameters whose gradient is undefined are skipped and their step counter does not advance, as
+//! `torch.optim.Adam` skips parameters whose `grad` is `None` (in `Greg` the `torgb` biases get no
+//! gradient, in `Dreg` the final `b4.out.bias`), so a phase must leave unused gradients undefined,
+//! never zero.
 
 use std::collections::BTreeMap;
 
@@ -47,8 +48,8 @@ impl Adam {
         }
     }
 
-    /// The lazy-regularisation variant (spec §4.1 step 9): `c = interval/(interval+1)`, `lr·c`,
-    /// betas `β^c`.
+    /// The lazy-regularisation variant of `training_loop.py`'s phase setup:
+    /// `c = interval/(interval+1)`, `lr·c`, betas `β^c`.
     pub fn lazy(lr: f64, betas: (f64, f64), eps: f64, reg_interval: Option<u32>) -> Adam {
         match reg_interval {
             None => Adam::new(lr, betas.0, betas.1, eps),

@@ -1,4 +1,4 @@
-//! The ADA augmentation pipeline — port of `training/augment.py` `AugmentPipe` (spec §8).
+//! The ADA augmentation pipeline — port of `training/augment.py` `AugmentPipe`.
 //!
 //! Every random number comes from libtorch's global generator in the reference's order, so with
 //! the same `tch::manual_seed` the pipe reproduces the official augmentations. Augmentations whose

@@ -1,4 +1,4 @@
-//! One training iteration on given inputs (spec §4.2): the phases with their accumulation rounds,
+//! One training iteration on given inputs: the phases with their accumulation rounds,
 //! the optimizer steps, the G EMA and the ADA heuristic. The driver ([`super::trainer`]) feeds it
 //! data; the `trainstep_*` fixtures feed it the reference's inputs.
 
@@ -7,11 +7,11 @@ use tch::Tensor;
 use super::adam::{Adam, sanitize_gradients};
 use super::augment::AugmentPipe;
 use super::augment::Augmenter;
+use super::cadence::{PhaseSpec, ada_adjustment, ema_beta};
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
 use super::replicas::{
     Changed, NetworkTensors, Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients,
 };
-use super::schedule::{PhaseSpec, ada_adjustment, ema_beta};
 use super::stats::Collector;
 use super::trainer::TrainError;
 use crate::nets::discriminator::Discriminator;
@@ -310,7 +310,7 @@ impl TrainState {
     }
 
     /// ADA: every `ada_interval` iterations move `p` toward the target by the sign of
-    /// `mean(Loss/signs/real) − target` (spec §4.2 step 5).
+    /// `mean(Loss/signs/real) − target` (`training_loop.py`'s ADA update).
     fn adjust_augment(&mut self) {
         let settings = self.settings;
         let (Some(pipe), Some(target)) = (self.augment.as_mut(), settings.ada_target) else {

@@ -1,5 +1,5 @@
 //! The StyleGAN2 loss with R1 and path-length regularisation, style mixing and the StyleGAN3-R
-//! blur — port of `training/loss.py` `StyleGAN2Loss` (spec §5).
+//! blur — port of `training/loss.py` `StyleGAN2Loss`.
 //!
 //! The order and shapes of every random draw follow the reference, so that with the same
 //! `tch::manual_seed` the phases reproduce the official gradients.
@@ -11,7 +11,7 @@ use super::stats::Collector;
 use crate::nets::network::{DiscriminatorNet, GeneratorNet, NoiseMode};
 use crate::ops::upfirdn2d::{Padding, filter2d};
 
-/// A training phase (spec §4.1 step 9).
+/// A training phase (`training_loop.py`'s phase setup).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// G adversarial loss.

@@ -2,10 +2,10 @@
 
 pub mod adam;
 pub mod augment;
+pub mod cadence;
 pub mod curves;
 pub mod iteration;
 pub mod loss;
 pub mod replicas;
-pub mod schedule;
 pub mod stats;
 pub mod trainer;

@@ -1,4 +1,4 @@
-//! The training loop — port of `training/training_loop.py` (spec §4) for the StyleGAN2
+//! The training loop — port of `training/training_loop.py` for the StyleGAN2
 //! configurations, in one process (on one device, or data-parallel on `train.gpus` devices).
 //!
 //! # What kimg guarantees
@@ -25,11 +25,11 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::augment::{AugmentConfig, AugmentPipe};
+use super::cadence::{optimizers, phases, snapshot_due, tick_due};
 pub use super::iteration::Progress;
 use super::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use super::loss::{LossConfig, StyleGan2Loss};
 use super::replicas::{ReplicaMode, copy_variables};
-use super::schedule::{optimizers, phases, snapshot_due, tick_due};
 use crate::data::grid::{grid_size, save_image_grid, snapshot_grid_indices};
 use crate::data::loader::Loader;
 use crate::data::sampler::InfiniteSampler;
@@ -37,8 +37,7 @@ use crate::data::{Dataset, DatasetOptions};
 use crate::manifest::{Aug, ExperimentSpec, TrainSpec};
 use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
-use crate::nets::generator::Arch;
-use crate::nets::generator::Generator;
+use crate::nets::generator::{Arch, Generator};
 use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::state::{load_state, state_tensors};
 use crate::nets::stylegan2::{
@@ -48,6 +47,7 @@ use crate::nets::stylegan3::Stylegan3Config;
 use crate::numpy_rng::{RandomState, RandomStateData};
 use crate::pyfmt::format_time;
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::name::{latest_snapshot, snapshot_file_name};
 use crate::snapshot::networks::read_networks;
 
 /// Iterations between ADA adjustments (`ada_interval` of the reference).
@@ -477,7 +477,7 @@ impl Trainer {
         state_tensors(self.state.g_ema.var_store(), "")
     }
 
-    /// One training iteration (spec §4.2).
+    /// One training iteration (the body of `training_loop.py`'s main loop).
     pub fn step(&mut self) -> Result<(), TrainError> {
         let t = &self.spec.train;
         let batch = i64::from(t.batch);
@@ -710,10 +710,9 @@ impl Trainer {
             "augment_p": self.augment_p(),
             "ada_pending": self.state.ada_stats.pending("Loss/signs/real"),
         });
-        let number = self.state.progress.cur_nimg / 1000;
         let path = self
             .run_dir
-            .join(format!("network-snapshot-{number:06}.safetensors"));
+            .join(snapshot_file_name(self.state.progress.cur_nimg / 1000));
         SnapshotFile { tensors, metadata }.write(&path)?;
         Ok(path)
     }
@@ -789,21 +788,4 @@ impl Trainer {
         ));
         Ok(())
     }
-}
-
-/// The snapshot with the most images in `run_dir`.
-pub fn latest_snapshot(run_dir: &Path) -> Option<PathBuf> {
-    let mut snapshots: Vec<PathBuf> = std::fs::read_dir(run_dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name().is_some_and(|n| {
-                n.to_string_lossy().starts_with("network-snapshot-")
-                    && n.to_string_lossy().ends_with(".safetensors")
-            })
-        })
-        .collect();
-    snapshots.sort();
-    snapshots.pop()
 }

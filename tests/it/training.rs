@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use kimg::manifest::{ExperimentSpec, Layers, Override};
-use kimg::train::trainer::{Observer, Outcome, Trainer, latest_snapshot};
+use kimg::snapshot::name::latest_snapshot;
+use kimg::train::trainer::{Observer, Outcome, Trainer};
 use tch::Device;
 
 use crate::common::rng_lock;

@@ -8,10 +8,10 @@
 //! reference and the one-replica run, which differ only in the order gradients are summed.
 
 use kimg::nets::state::state_tensors;
+use kimg::train::cadence::{optimizers, phases};
 use kimg::train::iteration::{IterationInputs, IterationSettings, TrainState, TrainedNetworks};
 use kimg::train::loss::StyleGan2Loss;
 use kimg::train::replicas::ReplicaMode;
-use kimg::train::schedule::{optimizers, phases};
 use tch::{Device, Kind, Tensor};
 
 use crate::common::{

@@ -1,5 +1,6 @@
-//! The pieces of the training loop that are pure arithmetic: the phase list, the G EMA β, the ADA
-//! adjustment and the tick/snapshot schedule (spec §4.1 step 9, §4.2 steps 3–6, §4.6).
+//! When things happen in the training loop, as pure arithmetic: the phase list, the G EMA β, the
+//! ADA adjustment and the tick/snapshot cadence (the official `training_loop.py`: the phase setup
+//! before the loop, and the EMA, ADA and tick/snapshot steps inside it).
 
 use super::adam::Adam;
 use super::loss::Phase;
@@ -41,7 +42,8 @@ pub fn phases(g_reg_interval: Option<u32>, d_reg_interval: Option<u32>) -> Vec<P
     list
 }
 
-/// The optimizers of G and D with the lazy-regularisation adjustment (Adam betas (0, 0.99), ε 1e-8).
+/// The optimizers of G and D with the lazy-regularisation adjustment (Adam betas (0, 0.99), ε
+/// 1e-8).
 pub fn optimizers(
     glr: f64,
     dlr: f64,
