@@ -8,9 +8,10 @@
 use std::time::Instant;
 
 use kimg::metrics::Network;
-use kimg::metrics::detector::{Detector, locate_local};
+use kimg::metrics::detector::Detector;
 use kimg::metrics::fid::frechet_distance;
 use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
+use kimg::metrics::locate::locate_local;
 use kimg::metrics::pr::{PrOptions, precision_recall};
 use kimg::numpy_rng::RandomState;
 use tch::{Device, Kind, Tensor};

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use crate::device::Report;
 use crate::error::{EXIT_ENVIRONMENT, Error};
 use crate::metrics::Network;
-use crate::metrics::detector::locate_local;
+use crate::metrics::locate::locate_local;
 use crate::ui;
 
 /// Options of `kimg doctor`.

@@ -9,9 +9,9 @@ use crate::data::{Dataset, DatasetOptions};
 use crate::device::DeviceChoice;
 use crate::error::Error;
 use crate::metrics::cache::cached_dataset_features;
-use crate::metrics::detector::cache_dir;
 use crate::metrics::fid::frechet_distance;
-use crate::metrics::{Capture, Detector, Network};
+use crate::metrics::locate::{cache_dir, find_detector};
+use crate::metrics::{Capture, Network};
 use crate::ui;
 
 /// Options of `kimg fid`.
@@ -39,7 +39,7 @@ pub(crate) struct FidArgs {
 /// Run `kimg fid`.
 pub(crate) fn run(args: &FidArgs) -> Result<ExitCode, Error> {
     let device = device(args.device)?;
-    let detector = Detector::find(Network::Inception, args.detector.as_deref(), device)?;
+    let detector = find_detector(Network::Inception, args.detector.as_deref(), device)?;
     let cache = if args.cache { cache_dir() } else { None };
     let capture = Capture {
         all: false,

@@ -119,7 +119,7 @@ fn check_metrics(runs: &[&PlannedRun], on: Target) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     if on == Target::Local {
         for network in crate::metrics::registry::networks(&specs) {
-            crate::metrics::detector::locate(network, None)?;
+            crate::metrics::locate::locate(network, None)?;
         }
     }
     Ok(())

@@ -14,16 +14,17 @@ use super::device;
 use crate::data::{Dataset, DatasetOptions};
 use crate::device::DeviceChoice;
 use crate::error::Error;
-use crate::manifest::cfg::{Aug, Cfg, METRICS};
+use crate::manifest::cfg::{Aug, Cfg};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
 use crate::manifest::{ExperimentSpec, Layers, Override};
-use crate::metrics::is_known_metric;
+use crate::metrics::{METRICS, is_known_metric};
 use crate::pyfmt::format_g;
 use crate::run::identity::run_identity;
 use crate::run::record::RunRecord;
 use crate::run::status::{Failure, FailureKind, State};
 use crate::run::worker::TrainMonitor;
-use crate::train::trainer::{Outcome, TrainError, Trainer};
+use crate::train::error::TrainError;
+use crate::train::trainer::{Outcome, Trainer};
 use crate::ui;
 
 /// Options of `kimg train` (the official `train.py` options, plus `--set`).

@@ -190,21 +190,6 @@ impl Aug {
     }
 }
 
-/// Metric names the official `train.py` accepts for `--metrics`.
-pub const METRICS: [&str; 11] = [
-    "fid50k_full",
-    "kid50k_full",
-    "pr50k3_full",
-    "ppl2_wend",
-    "eqt50k_int",
-    "eqt50k_frac",
-    "eqr50k",
-    "fid50k",
-    "kid50k",
-    "pr50k3",
-    "is50k",
-];
-
 #[cfg(test)]
 mod tests {
     use super::AdaCfgSpec;

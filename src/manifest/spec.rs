@@ -9,12 +9,13 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::cfg::{Arch, Aug, Cfg, METRICS};
+use super::cfg::{Arch, Aug, Cfg};
 use super::error::{ErrorKind, ManifestError, ManifestErrors, did_you_mean};
 use super::load::Layers;
 use super::sweep_check::check_sweep;
 use super::sweep_wire::SweepWire;
 use super::wire::{DataWire, PresetMetaWire, TrainWire};
+use crate::metrics::METRICS;
 
 /// A whole experiment after inheritance, overrides and validation.
 #[derive(Debug, Clone, PartialEq, Serialize)]

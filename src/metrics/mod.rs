@@ -20,6 +20,7 @@ pub mod features;
 pub mod fid;
 pub mod inception_score;
 pub mod kid;
+pub mod locate;
 pub mod plot;
 pub mod ppl;
 pub mod pr;
@@ -31,7 +32,7 @@ pub mod stats;
 
 pub use detector::{Detector, DetectorFiles, Network};
 pub use evaluate::{Evaluator, MetricResult, RealData};
-pub use registry::{MetricSpec, is_known_metric, metric_spec};
+pub use registry::{METRICS, MetricSpec, is_known_metric, metric_spec};
 pub use runner::MetricRunner;
 pub use stats::{Capture, FeatureStats};
 

@@ -33,11 +33,35 @@ pub enum Family {
 }
 
 impl Family {
+    /// Whether larger values are better: precision, recall, the Inception Score and the
+    /// equivariance PSNRs grow with quality; FID, KID and PPL shrink.
+    pub fn higher_is_better(self) -> bool {
+        matches!(
+            self,
+            Family::PrecisionRecall | Family::InceptionScore | Family::Equivariance(_)
+        )
+    }
+
     /// Whether this is one of StyleGAN3's equivariance metrics.
     pub fn is_equivariance(self) -> bool {
         matches!(self, Family::Equivariance(_))
     }
 }
+
+/// Metric names the official `train.py` accepts for `--metrics`.
+pub const METRICS: [&str; 11] = [
+    "fid50k_full",
+    "kid50k_full",
+    "pr50k3_full",
+    "ppl2_wend",
+    "eqt50k_int",
+    "eqt50k_frac",
+    "eqr50k",
+    "fid50k",
+    "kid50k",
+    "pr50k3",
+    "is50k",
+];
 
 /// A metric kimg can compute: what the registry entry of `metric_main.py` fixes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,8 +211,7 @@ pub fn is_known_metric(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Equivariance, Family, MetricSpec, Network};
-    use crate::manifest::cfg::METRICS;
+    use super::{Equivariance, Family, METRICS, MetricSpec, Network};
 
     #[test]
     fn official_and_reduced_names_parse() {

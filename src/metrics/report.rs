@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use super::registry::MetricSpec;
 use crate::snapshot::name::snapshot_kimg;
 
 /// Which value of which metric file a report shows.
@@ -32,13 +33,10 @@ impl ReportMetric {
         }
     }
 
-    /// Whether larger values are better: precision, recall, the Inception Score and the
-    /// equivariance PSNRs grow with quality; FID, KID and PPL shrink.
+    /// Whether larger values are better, as the metric's registry entry says (unknown names:
+    /// lower is better, as for the distances).
     pub fn higher_is_better(&self) -> bool {
-        self.result.is_some()
-            || ["pr", "is", "eq"]
-                .iter()
-                .any(|family| self.metric.starts_with(family))
+        MetricSpec::parse(&self.metric).is_some_and(|spec| spec.family.higher_is_better())
     }
 
     /// `(kimg, value)` of every evaluated snapshot of `run_dir`, by kimg; a snapshot evaluated

@@ -7,8 +7,9 @@ use std::path::Path;
 use tch::Device;
 
 use super::MetricError;
-use super::detector::{Detector, DetectorFiles, Network, cache_dir};
+use super::detector::{DetectorFiles, Network};
 use super::evaluate::{Evaluator, RealData};
+use super::locate::{cache_dir, find_detector};
 use super::registry::{Family, MetricSpec, metric_spec, networks};
 use crate::nets::network::GeneratorNet;
 
@@ -22,7 +23,7 @@ pub struct MetricRunner {
 
 impl MetricRunner {
     /// A runner for `names` against `real`, with the detectors they need loaded on `device` from
-    /// `files` (see [`super::detector::locate`] for the defaults); `None` when `names` is empty.
+    /// `files` (see [`super::locate::locate`] for the defaults); `None` when `names` is empty.
     /// Fails early — before any training — on an unknown or unsupported metric, a missing
     /// detector, or the Inception Score with a detector that has no classifier head.
     pub fn new(
@@ -40,7 +41,7 @@ impl MetricRunner {
             .collect::<Result<Vec<_>, _>>()?;
         let detectors = networks(&specs)
             .into_iter()
-            .map(|network| Detector::find(network, files.get(network), device))
+            .map(|network| find_detector(network, files.get(network), device))
             .collect::<Result<Vec<_>, _>>()?;
         let evaluator = Evaluator::new(detectors, cache_dir());
         if specs.iter().any(|s| s.family == Family::InceptionScore) {

@@ -11,7 +11,7 @@ use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::atomic_write;
-use crate::train::trainer::TrainError;
+use crate::train::error::TrainError;
 
 /// The status file's name inside a run directory.
 pub const STATUS_FILE: &str = "status.json";

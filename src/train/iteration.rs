@@ -8,12 +8,12 @@ use super::adam::{Adam, sanitize_gradients};
 use super::augment::AugmentPipe;
 use super::augment::Augmenter;
 use super::cadence::{PhaseSpec, ada_adjustment, ema_beta};
+use super::error::TrainError;
 use super::loss::{MicroBatch, Networks, StyleGan2Loss};
 use super::replicas::{
     Changed, NetworkTensors, Replica, ReplicaMode, ReplicaView, RunningStatistics, add_gradients,
 };
 use super::stats::Collector;
-use super::trainer::TrainError;
 use crate::nets::discriminator::Discriminator;
 use crate::nets::generator::Generator;
 use crate::nets::network::{DiscriminatorNet, GeneratorNet};

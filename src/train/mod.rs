@@ -4,6 +4,7 @@ pub mod adam;
 pub mod augment;
 pub mod cadence;
 pub mod curves;
+pub mod error;
 pub mod iteration;
 pub mod loss;
 pub mod replicas;

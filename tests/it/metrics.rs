@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 
 use kimg::data::{Dataset, DatasetOptions};
 use kimg::metrics::cache::cached_dataset_features;
-use kimg::metrics::detector::{Flavour, Network, locate, locate_local, preprocess};
+use kimg::metrics::detector::{Flavour, Network, preprocess};
 use kimg::metrics::download::download;
 use kimg::metrics::features::dataset_features;
 use kimg::metrics::fid::frechet_distance;
 use kimg::metrics::inception_score::{NUM_SPLITS, inception_score};
 use kimg::metrics::kid::{KidOptions, kernel_inception_distance};
+use kimg::metrics::locate::{locate, locate_local};
 use kimg::metrics::ppl::{path_distances, trimmed_mean};
 use kimg::metrics::pr::{PrOptions, precision_recall};
 use kimg::metrics::{
