@@ -169,29 +169,52 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::Environment(format!("cannot find the kimg executable: {e}")))?;
     if args.on == Target::Slurm {
-        let options = SlurmOptions {
-            partition: args.partition.clone(),
-            time: args.time.clone(),
-            sbatch_args: args.sbatch_args.clone(),
-            exe,
-            manifest: args.manifest.clone(),
-            cpu: devices == Devices::Cpu,
-        };
-        let submissions = submit(&pending_runs, &options).map_err(Error::Environment)?;
-        for submission in submissions {
-            ui::println(&format!(
-                "submitted job array {} ({} tasks): {}",
-                submission.job_id,
-                submission.dirs.len(),
-                submission.script.display()
-            ))?;
-        }
-        ui::println(&format!(
-            "follow with `kimg status {}`",
-            args.manifest.display()
-        ))?;
-        return Ok(ExitCode::SUCCESS);
+        return submit_to_slurm(args, &pending_runs, exe, devices == Devices::Cpu);
     }
+    run_here(args, &runs, &pending, exe, devices)
+}
+
+/// Submit the pending runs as Slurm job arrays and say where to follow them.
+fn submit_to_slurm(
+    args: &RunArgs,
+    pending_runs: &[&PlannedRun],
+    exe: PathBuf,
+    cpu: bool,
+) -> Result<ExitCode, Error> {
+    let options = SlurmOptions {
+        partition: args.partition.clone(),
+        time: args.time.clone(),
+        sbatch_args: args.sbatch_args.clone(),
+        exe,
+        manifest: args.manifest.clone(),
+        cpu,
+    };
+    let submissions = submit(pending_runs, &options).map_err(Error::Environment)?;
+    for submission in submissions {
+        ui::println(&format!(
+            "submitted job array {} ({} tasks): {}",
+            submission.job_id,
+            submission.dirs.len(),
+            submission.script.display()
+        ))?;
+    }
+    ui::println(&format!(
+        "follow with `kimg status {}`",
+        args.manifest.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Train the runs at `pending` on this machine's devices, then print one line per run and turn
+/// failures and interruptions into the exit code.
+fn run_here(
+    args: &RunArgs,
+    runs: &[PlannedRun],
+    pending: &[usize],
+    exe: PathBuf,
+    devices: Devices,
+) -> Result<ExitCode, Error> {
+    let experiment = &runs[0].run.spec.name;
     let max_parallel = args.max_parallel.map_or_else(
         || match &devices {
             Devices::Cpu => 1,
@@ -207,7 +230,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         manifest: args.manifest.clone(),
     };
     let stop = stop_flag();
-    let reports = run_local(&runs, &pending, &options, &stop);
+    let reports = run_local(runs, pending, &options, &stop);
     let mut text = format!("\n{} runs of `{experiment}`:\n", runs.len());
     let (mut failed, mut interrupted) = (0, 0);
     for report in &reports {

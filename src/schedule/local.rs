@@ -143,6 +143,10 @@ impl Display {
 }
 
 /// Train `indices` of `runs` to completion, or until `stop` is raised.
+#[expect(
+    clippy::too_many_lines,
+    reason = "placement, spawning, signals, retries and progress in one loop; the runner and its reporter are to be separated (issue #15)"
+)]
 pub fn run_local(
     runs: &[PlannedRun],
     indices: &[usize],

@@ -1,4 +1,9 @@
 //! kimg's integration tests: one binary, one module per feature.
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario reads top to bottom (set up, act, check every output); the library's \
+              functions keep the 100-line limit"
+)]
 
 mod common; // fixture loading and tolerance checks shared by the golden tests
 
