@@ -31,6 +31,7 @@ pub mod numpy_rng;
 pub mod ops;
 pub mod pyfmt;
 pub mod run;
+pub mod run_files;
 pub mod schedule;
 pub mod snapshot;
 pub mod sweep;

@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::run::identity::EXCLUDED_TRAIN_KEYS;
-use crate::run::record::{IDENTITY_FILE, RECORD_FILE, RunRecord};
+use crate::run::record::RunRecord;
+use crate::run_files::{IDENTITY_FILE, RECORD_FILE};
 use crate::ui;
 
 /// Options of `kimg explain`.

@@ -256,7 +256,7 @@ fn run_here(
         return Err(Error::RunFailed(format!(
             "{failed} of {} runs failed (details in each run's {})",
             reports.len(),
-            crate::schedule::local::WORKER_LOG
+            crate::run_files::WORKER_LOG
         )));
     }
     if interrupted > 0 || stop.load(std::sync::atomic::Ordering::Relaxed) {

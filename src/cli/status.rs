@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::run::layout::{RunState, run_state};
-use crate::run::record::{RECORD_FILE, RunRecord};
+use crate::run::record::RunRecord;
 use crate::run::status::RunStatus;
+use crate::run_files::RECORD_FILE;
 use crate::schedule::plan;
 use crate::schedule::slurm::job_states;
 use crate::ui;

@@ -23,6 +23,7 @@ use crate::run::identity::run_identity;
 use crate::run::record::RunRecord;
 use crate::run::status::{Failure, FailureKind, State};
 use crate::run::worker::TrainMonitor;
+use crate::run_files::TRAINING_OPTIONS_FILE;
 use crate::train::error::TrainError;
 use crate::train::trainer::{Outcome, Trainer};
 use crate::ui;
@@ -323,7 +324,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         TrainMonitor::plain(spec.train.kimg)
     };
     crate::fsutil::atomic_write(
-        &run_dir.join("training_options.json"),
+        &run_dir.join(TRAINING_OPTIONS_FILE),
         serde_json::to_string_pretty(&spec)
             .expect("specs serialise")
             .as_bytes(),

@@ -24,6 +24,7 @@ use crate::data::{Dataset, DatasetOptions};
 use crate::nets::network::GeneratorNet;
 use crate::numpy_rng::RandomState;
 use crate::pyfmt::{format_time, py_float};
+use crate::run_files::metric_log;
 
 /// The training set as training opened it (the snapshot's `training_set_kwargs`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +76,7 @@ impl MetricResult {
         run_dir: &Path,
         snapshot: Option<&Path>,
     ) -> Result<String, MetricError> {
-        let path = run_dir.join(format!("metric-{}.jsonl", self.metric));
+        let path = run_dir.join(metric_log(&self.metric));
         let name = snapshot
             .and_then(Path::file_name)
             .map(|n| n.to_string_lossy().into_owned());

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::registry::MetricSpec;
+use crate::run_files::metric_log;
 use crate::snapshot::name::snapshot_kimg;
 
 /// Which value of which metric file a report shows.
@@ -42,7 +43,7 @@ impl ReportMetric {
     /// `(kimg, value)` of every evaluated snapshot of `run_dir`, by kimg; a snapshot evaluated
     /// twice counts with its last line. Unreadable lines are skipped.
     pub fn history(&self, run_dir: &Path) -> Vec<(f64, f64)> {
-        let path = run_dir.join(format!("metric-{}.jsonl", self.metric));
+        let path = run_dir.join(metric_log(&self.metric));
         std::fs::read_to_string(path).map_or_else(|_| Vec::new(), |text| self.history_in(&text))
     }
 

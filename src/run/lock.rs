@@ -9,8 +9,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
 
-/// The lock file's name inside a run directory.
-pub const LOCK_FILE: &str = "run.lock";
+use crate::run_files::LOCK_FILE;
 
 /// A held run lock; dropping it releases the lock.
 #[derive(Debug)]

@@ -16,14 +16,8 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{RUN_KEY_VERSION, RunIdentity};
 use crate::fsutil::atomic_write;
+use crate::run_files::{CONFIG_FILE, IDENTITY_FILE, RECORD_FILE};
 use crate::sweep::{RunSpec, SweptValue};
-
-/// The record's file name.
-pub const RECORD_FILE: &str = "run.toml";
-/// The trained manifest's file name.
-pub const CONFIG_FILE: &str = "config.toml";
-/// The hashed identity document's file name.
-pub const IDENTITY_FILE: &str = "identity.json";
 
 /// `[run]` of `run.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,10 +11,8 @@ use chrono::{DateTime, Local};
 use serde::{Deserialize, Serialize};
 
 use crate::fsutil::atomic_write;
+use crate::run_files::STATUS_FILE;
 use crate::train::error::TrainError;
-
-/// The status file's name inside a run directory.
-pub const STATUS_FILE: &str = "status.json";
 
 /// The life of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

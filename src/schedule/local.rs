@@ -18,11 +18,8 @@ use std::time::{Duration, Instant};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::PlannedRun;
-use crate::run::record::CONFIG_FILE;
 use crate::run::status::{FailureKind, RunStatus};
-
-/// The log of a run's worker processes (stdout and stderr, appended across attempts).
-pub const WORKER_LOG: &str = "worker.log";
+use crate::run_files::{CONFIG_FILE, WORKER_LOG};
 
 /// Where workers compute.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::PlannedRun;
-use crate::run::record::CONFIG_FILE;
 use crate::run::status::{RunStatus, State};
+use crate::run_files::CONFIG_FILE;
 
 /// Options of a Slurm submission.
 #[derive(Debug, Clone, Default)]

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::metrics::plot::{Curve, Panel, PlotError, write_figure};
 use crate::metrics::report::ReportMetric;
-
-/// The figure's file name in the run directory.
-pub const CURVES_FILE: &str = "curves.png";
+use crate::run_files::{CURVES_FILE, STATS_FILE, metric_log};
 
 /// `(panel title, y axis, stats.jsonl keys)` of the panels drawn from the training statistics.
 const STATS_PANELS: [(&str, &str, &[&str]); 3] = [
@@ -63,8 +61,8 @@ fn metric_panels(run_dir: &Path) -> Vec<Panel> {
     names
         .into_iter()
         .map(|metric| {
-            let text = std::fs::read_to_string(run_dir.join(format!("metric-{metric}.jsonl")))
-                .unwrap_or_default();
+            let text =
+                std::fs::read_to_string(run_dir.join(metric_log(&metric))).unwrap_or_default();
             let results: Vec<String> = text
                 .lines()
                 .find_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
@@ -96,7 +94,7 @@ fn metric_panels(run_dir: &Path) -> Vec<Panel> {
 
 /// Draw `run_dir/curves.png` from the run's files; returns its path.
 pub fn write_curves(run_dir: &Path) -> Result<PathBuf, PlotError> {
-    let stats = std::fs::read_to_string(run_dir.join("stats.jsonl")).unwrap_or_default();
+    let stats = std::fs::read_to_string(run_dir.join(STATS_FILE)).unwrap_or_default();
     let mut panels: Vec<Panel> = STATS_PANELS
         .iter()
         .map(|(title, y_name, keys)| Panel {

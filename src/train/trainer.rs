@@ -47,6 +47,7 @@ use crate::nets::stylegan2::{
 use crate::nets::stylegan3::Stylegan3Config;
 use crate::numpy_rng::{RandomState, RandomStateData};
 use crate::pyfmt::format_time;
+use crate::run_files::{INITIAL_FAKES_GRID, LOG_FILE, REALS_GRID, STATS_FILE, fakes_grid};
 use crate::snapshot::file::SnapshotFile;
 use crate::snapshot::name::{latest_snapshot, snapshot_file_name};
 use crate::snapshot::networks::read_networks;
@@ -215,7 +216,7 @@ impl Trainer {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(run_dir.join("log.txt"))
+            .open(run_dir.join(LOG_FILE))
             .map_err(io_error("opening log.txt"))?;
         let seed = u32::try_from(t.seed)
             .map_err(|_| TrainError::Unsupported("`train.seed` must fit in 32 bits".into()))?;
@@ -371,7 +372,7 @@ impl Trainer {
             .map(|d| i64::try_from(d).expect("fits"));
         let n = i64::try_from(indices.len()).expect("fits");
         let reals = Tensor::from_slice(&reals).reshape([n, shape[0], shape[1], shape[2]]);
-        let reals_path = self.run_dir.join("reals.png");
+        let reals_path = self.run_dir.join(REALS_GRID);
         if !reals_path.exists() {
             save_image_grid(&reals, &reals_path, (0.0, 255.0), (gw, gh))
                 .map_err(io_error("writing reals.png"))?;
@@ -385,7 +386,7 @@ impl Trainer {
             .reshape([n, i64::try_from(self.dataset.label_dim()).expect("fits")])
             .to_device(self.device);
         self.grid = Some((gw, gh, grid_z, grid_c));
-        let init_path = self.run_dir.join("fakes_init.png");
+        let init_path = self.run_dir.join(INITIAL_FAKES_GRID);
         if !init_path.exists() {
             self.save_fakes(&init_path)?;
         }
@@ -582,7 +583,7 @@ impl Trainer {
             let mut stats_file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .open(self.run_dir.join("stats.jsonl"))
+                .open(self.run_dir.join(STATS_FILE))
                 .map_err(io_error("opening stats.jsonl"))?;
             writeln!(stats_file, "{}", self.state.stats.jsonl_line(timestamp))
                 .map_err(io_error("writing stats.jsonl"))?;
@@ -592,7 +593,7 @@ impl Trainer {
             let mut snapshot = None;
             if snapshot_due(done, self.state.progress.cur_tick, t.snap) {
                 let number = self.state.progress.cur_nimg / 1000;
-                self.save_fakes(&self.run_dir.join(format!("fakes{number:06}.png")))?;
+                self.save_fakes(&self.run_dir.join(fakes_grid(number)))?;
                 let path = self.save_snapshot()?;
                 self.evaluate_metrics(&path)?;
                 if let Err(error) = super::curves::write_curves(&self.run_dir) {

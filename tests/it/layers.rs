@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// For each constrained module, the modules it must never use. Unlisted leaf modules (`device`,
-/// `env_vars`, `error`, `fsutil`, `numpy_rng`, `pyfmt`, `ui`) are shared helpers.
+/// `env_vars`, `error`, `fsutil`, `numpy_rng`, `pyfmt`, `run_files`, `ui`) are shared helpers.
 ///
 /// One change from the layering first proposed: `manifest` may use `nets`, because a configuration
 /// names the generator family it trains (`Arch`, owned by `nets`); `nets` may not use `manifest`.

@@ -215,7 +215,7 @@ fn every_runs_config_toml_resolves_to_its_own_identity() {
     let mut hashes = std::collections::HashSet::new();
     for run in &runs {
         run.write_record(&manifest).unwrap();
-        let config = run.dir.join(kimg::run::record::CONFIG_FILE);
+        let config = run.dir.join(kimg::run_files::CONFIG_FILE);
         let layers = kimg::manifest::Layers::from_manifest(&config, &[]).unwrap();
         let spec = kimg::manifest::ExperimentSpec::resolve(&layers, None, "x").unwrap();
         let mut expected = run.run.spec.clone();
@@ -226,7 +226,7 @@ fn every_runs_config_toml_resolves_to_its_own_identity() {
         let record = kimg::run::record::RunRecord::read(&run.dir).unwrap();
         assert_eq!(record.run.hash, run.identity.hash);
         assert_eq!(record.run.swept, run.run.swept);
-        let document = std::fs::read(run.dir.join(kimg::run::record::IDENTITY_FILE)).unwrap();
+        let document = std::fs::read(run.dir.join(kimg::run_files::IDENTITY_FILE)).unwrap();
         assert_eq!(document, run.identity.document.as_bytes());
         hashes.insert(run.identity.hash.clone());
     }

@@ -1,0 +1,38 @@
+//! The name of every file in a run directory, in one place: what `kimg train` writes as the
+//! official training loop does, what `kimg run` adds around it, and what the metrics append.
+//! Snapshot names live with the snapshots ([`crate::snapshot::name`]).
+
+/// The resolved options, as the official `training_options.json`.
+pub const TRAINING_OPTIONS_FILE: &str = "training_options.json";
+/// The training log, as the official `log.txt`.
+pub const LOG_FILE: &str = "log.txt";
+/// One line of statistics per tick, as the official `stats.jsonl`.
+pub const STATS_FILE: &str = "stats.jsonl";
+/// The grid of real training images.
+pub const REALS_GRID: &str = "reals.png";
+/// The grid of fakes before training.
+pub const INITIAL_FAKES_GRID: &str = "fakes_init.png";
+/// The losses, penalties, augmentation and metrics against kimg.
+pub const CURVES_FILE: &str = "curves.png";
+/// What the worker is doing or last did.
+pub const STATUS_FILE: &str = "status.json";
+/// The lock a live worker holds.
+pub const LOCK_FILE: &str = "run.lock";
+/// The run's record: experiment, hash, swept values, provenance, resolved configuration.
+pub const RECORD_FILE: &str = "run.toml";
+/// The run as one self-contained manifest.
+pub const CONFIG_FILE: &str = "config.toml";
+/// The canonical document the run's hash covers.
+pub const IDENTITY_FILE: &str = "identity.json";
+/// The worker processes' stdout and stderr, appended across attempts.
+pub const WORKER_LOG: &str = "worker.log";
+
+/// The grid of fakes at `kimg`, as the official `fakes000123.png`.
+pub fn fakes_grid(kimg: u64) -> String {
+    format!("fakes{kimg:06}.png")
+}
+
+/// The metric's log, one JSON line per evaluation, as the official `metric-<name>.jsonl`.
+pub fn metric_log(metric: &str) -> String {
+    format!("metric-{metric}.jsonl")
+}
