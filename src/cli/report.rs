@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use crate::error::Error;
 use crate::metrics::plot::{Curve, Panel, write_plots};
 use crate::metrics::report::{ReportMetric, RunReport, table};
-use crate::run::layout::snapshot_kimg;
 use crate::schedule::plan;
+use crate::snapshot::name::latest_snapshot_kimg;
 use crate::ui;
 
 /// Options of `kimg report`.
@@ -40,7 +40,7 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
                     varies
                 },
                 state: p.state.describe(),
-                kimg: snapshot_kimg(&p.dir),
+                kimg: latest_snapshot_kimg(&p.dir),
                 history: metric.history(&p.dir),
             }
         })

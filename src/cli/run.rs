@@ -171,7 +171,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     if args.on == Target::Slurm {
         return submit_to_slurm(args, &pending_runs, exe, devices == Devices::Cpu);
     }
-    run_here(args, &runs, &pending, exe, devices)
+    run_here(args, experiment, &runs, &pending, exe, devices)
 }
 
 /// Submit the pending runs as Slurm job arrays and say where to follow them.
@@ -209,12 +209,12 @@ fn submit_to_slurm(
 /// failures and interruptions into the exit code.
 fn run_here(
     args: &RunArgs,
+    experiment: &str,
     runs: &[PlannedRun],
     pending: &[usize],
     exe: PathBuf,
     devices: Devices,
 ) -> Result<ExitCode, Error> {
-    let experiment = &runs[0].run.spec.name;
     let max_parallel = args.max_parallel.map_or_else(
         || match &devices {
             Devices::Cpu => 1,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::identity::RunIdentity;
 use super::lock::holder;
 use super::status::{FailureKind, RunStatus, State};
-use crate::snapshot::name::{latest_snapshot, snapshot_kimg as kimg_of};
+use crate::snapshot::name::latest_snapshot_kimg;
 use crate::sweep::RunSpec;
 
 /// The directory of a run under `runs_dir`.
@@ -92,14 +92,9 @@ impl RunState {
     }
 }
 
-/// kimg of the newest snapshot in `dir` (`None` without snapshots).
-pub fn snapshot_kimg(dir: &Path) -> Option<u64> {
-    kimg_of(&latest_snapshot(dir)?.file_name()?.to_string_lossy())
-}
-
 /// The state of `dir` for a run of `total_kimg`.
 pub fn run_state(dir: &Path, total_kimg: u64) -> RunState {
-    let snapshot = snapshot_kimg(dir);
+    let snapshot = latest_snapshot_kimg(dir);
     let status = RunStatus::read(dir);
     if holder(dir).is_some() {
         return RunState::Running {

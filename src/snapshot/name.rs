@@ -38,6 +38,11 @@ pub fn latest_snapshot(run_dir: &Path) -> Option<PathBuf> {
     snapshots_in(run_dir).ok()?.pop()
 }
 
+/// The kimg of the newest snapshot in `run_dir` (`None` without snapshots).
+pub fn latest_snapshot_kimg(run_dir: &Path) -> Option<u64> {
+    snapshot_kimg(&latest_snapshot(run_dir)?.file_name()?.to_string_lossy())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +59,7 @@ mod tests {
         assert_eq!(snapshot_kimg("fakes000012.png"), None);
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(latest_snapshot(dir.path()), None);
+        assert_eq!(latest_snapshot_kimg(dir.path()), None);
         for name in [
             snapshot_file_name(20),
             snapshot_file_name(4),
@@ -72,5 +78,6 @@ mod tests {
             latest_snapshot(dir.path()),
             Some(dir.path().join(snapshot_file_name(20)))
         );
+        assert_eq!(latest_snapshot_kimg(dir.path()), Some(20));
     }
 }

@@ -95,10 +95,11 @@ fn check_phases(fixture: &str) {
             .iter()
             .map(|v| v.as_str().unwrap())
             .collect();
+        let phase_keys = format!("grad.{name}.");
         let phase_scale = fx
             .tensors
             .iter()
-            .filter(|(k, _)| k.starts_with(&format!("grad.{name}.")))
+            .filter(|(k, _)| k.starts_with(&phase_keys))
             .map(|(_, t)| max_abs(t))
             .fold(0.0, f64::max);
         for (param, tensor) in store.variables() {
