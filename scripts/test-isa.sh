@@ -57,6 +57,9 @@ else
 fi
 cell "ATen scalar kernels, without the exact-draw tests" ATEN_CPU_CAPABILITY=default -- \
     "${PARITY[@]}" "${DRAWS_EXACTLY[@]}"
+# The farthest from this machine: scalar ATen and SSE4.1 convolutions together.
+cell "scalar ATen with SSE4.1 convolutions, without the exact-draw tests" \
+    ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 -- "${PARITY[@]}" "${DRAWS_EXACTLY[@]}"
 cell "one OpenMP thread" OMP_NUM_THREADS=1 -- "${PARITY[@]}"
 
 echo
