@@ -6,10 +6,10 @@ use std::process::ExitCode;
 
 use crate::error::{EXIT_INTERRUPTED, Error};
 use crate::manifest::Override;
-use crate::run::worker::stop_flag;
 use crate::schedule::local::{Devices, LocalOptions, RunEnd, end_text, run_local};
 use crate::schedule::slurm::{SlurmOptions, submit};
 use crate::schedule::{PlannedRun, plan};
+use crate::signals::stop_flag;
 use crate::ui::{self, human_duration};
 
 /// Where runs execute.

@@ -18,15 +18,9 @@ use crate::manifest::cfg::{Aug, Cfg};
 use crate::manifest::wire::{DataWire, ManifestWire, TrainWire};
 use crate::manifest::{ExperimentSpec, Layers, Override};
 use crate::metrics::{METRICS, is_known_metric};
-use crate::pyfmt::format_g;
-use crate::run::identity::run_identity;
-use crate::run::record::RunRecord;
-use crate::run::status::{Failure, FailureKind, State};
-use crate::run::worker::TrainMonitor;
-use crate::run_files::TRAINING_OPTIONS_FILE;
-use crate::train::error::TrainError;
-use crate::train::trainer::{Outcome, Trainer};
 use crate::ui;
+use crate::worker::run_dir::{check_identity, next_run_dir};
+use crate::worker::session;
 
 /// Options of `kimg train` (the official `train.py` options, plus `--set`).
 #[derive(Debug, Clone, clap::Args)]
@@ -309,142 +303,6 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         "Device: {}",
         describe_device(device, spec.train.gpus)
     ))?;
-    let device_name = format!("{device:?}").to_lowercase();
-    let monitor = if args.run_dir.is_some() {
-        TrainMonitor::in_run_dir(
-            &run_dir,
-            spec.train.kimg,
-            &device_name,
-            spec.train.batch_gpu,
-        )
-        .map_err(|e| Error::Usage(e.to_string()))?
-    } else {
-        std::fs::create_dir_all(&run_dir)
-            .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
-        TrainMonitor::plain(spec.train.kimg)
-    };
-    crate::fsutil::atomic_write(
-        &run_dir.join(TRAINING_OPTIONS_FILE),
-        serde_json::to_string_pretty(&spec)
-            .expect("specs serialise")
-            .as_bytes(),
-    )
-    .map_err(|e| Error::io("writing training_options.json", e))?;
-    train_monitored(spec, &run_dir, device, monitor)
-}
-
-/// Train with `monitor` watching, and record in it how the run ended. A panic inside libtorch (a
-/// CUDA out-of-memory error, for one) is caught and recorded like any other failure.
-fn train_monitored(
-    spec: ExperimentSpec,
-    run_dir: &Path,
-    device: tch::Device,
-    mut monitor: TrainMonitor,
-) -> Result<ExitCode, Error> {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        Trainer::new(spec, run_dir, device)?.run_observed(&mut monitor)
-    }))
-    .unwrap_or_else(|panic| {
-        let message = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
-            .unwrap_or_else(|| "the trainer panicked".into());
-        Err(TrainError::Torch(message))
-    });
-    match outcome {
-        Ok(Outcome::Finished) => {
-            monitor.finish(State::Done, None);
-            Ok(ExitCode::SUCCESS)
-        }
-        Ok(Outcome::Interrupted { kimg }) => {
-            monitor.finish(State::Interrupted, None);
-            eprintln!(
-                "interrupted at {kimg:.3} kimg; a snapshot was saved. Continue with `kimg train --run-dir {}`.",
-                run_dir.display()
-            );
-            Ok(ExitCode::from(crate::error::EXIT_INTERRUPTED))
-        }
-        Err(error) => {
-            let kind = FailureKind::of(&error);
-            monitor.finish(
-                State::Failed,
-                Some(Failure {
-                    kind,
-                    message: error.to_string(),
-                }),
-            );
-            Err(train_error(error))
-        }
-    }
-}
-
-/// Refuse to train a run directory whose recorded identity differs from this configuration (the
-/// manifest changed after `kimg run` planned it, or the wrong directory was given).
-fn check_identity(run_dir: &Path, spec: &ExperimentSpec, dataset: &Dataset) -> Result<(), Error> {
-    let Ok(record) = RunRecord::read(run_dir) else {
-        return Ok(());
-    };
-    let identity = run_identity(spec, dataset.fingerprint().ok().as_deref());
-    if identity.hash == record.run.hash {
-        return Ok(());
-    }
-    Err(Error::Usage(format!(
-        "{} belongs to run {} but this configuration is run {}; train it with its own \
-         config.toml, or give another --run-dir",
-        run_dir.display(),
-        &record.run.hash[..12],
-        identity.short()
-    )))
-}
-
-fn train_error(error: TrainError) -> Error {
-    match error {
-        TrainError::Unsupported(message) => Error::Usage(message),
-        TrainError::Metrics(error) => Error::Metric(error),
-        other => Error::RunFailed(other.to_string()),
-    }
-}
-
-/// `outdir/{id:05}-{cfg}-{dataset}-gpus{gpus}-batch{batch}-gamma{gamma:g}[-{desc}]` with the next
-/// free id, as train.py names run directories.
-fn next_run_dir(
-    outdir: &Path,
-    spec: &ExperimentSpec,
-    dataset_name: &str,
-) -> Result<PathBuf, Error> {
-    let next_id = std::fs::read_dir(outdir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter(|e| e.path().is_dir())
-                .filter_map(|e| {
-                    let name = e.file_name().to_string_lossy().into_owned();
-                    let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-                    digits.parse::<u64>().ok()
-                })
-                .max()
-                .map_or(0, |m| m + 1)
-        })
-        .unwrap_or(0);
-    let t = &spec.train;
-    let mut desc = format!(
-        "{}-{dataset_name}-gpus{}-batch{}-gamma{}",
-        t.cfg.name(),
-        t.gpus,
-        t.batch,
-        format_g(t.gamma)
-    );
-    if let Some(extra) = &t.desc {
-        desc.push('-');
-        desc.push_str(extra);
-    }
-    let dir = outdir.join(format!("{next_id:05}-{desc}"));
-    if dir.exists() {
-        return Err(Error::Usage(format!(
-            "run directory `{}` already exists",
-            dir.display()
-        )));
-    }
-    Ok(dir)
+    let monitor = session::open(&run_dir, &spec, device, args.run_dir.is_some())?;
+    session::train_monitored(spec, &run_dir, device, monitor)
 }

@@ -6,4 +6,3 @@ pub mod layout;
 pub mod lock;
 pub mod record;
 pub mod status;
-pub mod worker;

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::atomic_write;
 use crate::run_files::STATUS_FILE;
-use crate::train::error::TrainError;
 
 /// The life of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,29 +57,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// The class of a training error: typed where kimg raised it, and for libtorch's own errors
-    /// (which carry only a message) out-of-memory when the message says so.
-    pub fn of(error: &TrainError) -> FailureKind {
-        match error {
-            TrainError::Diverged { .. } => FailureKind::Diverged,
-            TrainError::Unsupported(_)
-            | TrainError::BadSnapshot { .. }
-            | TrainError::Resume { .. }
-            | TrainError::Metrics(_) => FailureKind::Config,
-            TrainError::Torch(message) => {
-                let lower = message.to_ascii_lowercase();
-                if lower.contains("out of memory") || lower.contains("cudaerrormemoryallocation") {
-                    FailureKind::OutOfMemory
-                } else {
-                    FailureKind::Crashed
-                }
-            }
-            TrainError::Data(_) | TrainError::Snapshot(_) | TrainError::Io { .. } => {
-                FailureKind::Crashed
-            }
-        }
-    }
-
     /// Whether another attempt may succeed.
     pub fn retryable(self) -> bool {
         matches!(self, FailureKind::OutOfMemory | FailureKind::Crashed)
@@ -180,22 +156,7 @@ impl RunStatus {
 
 #[cfg(test)]
 mod tests {
-    use super::{FailureKind, RunStatus, State, TrainError};
-
-    #[test]
-    fn failures_are_classified_by_their_error() {
-        let torch = |message: &str| FailureKind::of(&TrainError::Torch(message.into()));
-        assert_eq!(
-            torch("CUDA out of memory. Tried to allocate 2.00 GiB"),
-            FailureKind::OutOfMemory
-        );
-        assert_eq!(torch("index out of range"), FailureKind::Crashed);
-        assert_eq!(
-            FailureKind::of(&TrainError::Unsupported("cfg".into())),
-            FailureKind::Config
-        );
-        assert!(!FailureKind::Diverged.retryable() && FailureKind::OutOfMemory.retryable());
-    }
+    use super::{RunStatus, State};
 
     #[test]
     fn status_round_trips() {

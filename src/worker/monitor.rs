@@ -1,7 +1,6 @@
-//! The run-directory side of a training process: the lock, `status.json` kept current, a progress
-//! bar, and a stop flag raised by SIGINT/SIGTERM/SIGHUP so that Ctrl-C, `scancel` and a
-//! scheduler's shutdown all end with a snapshot instead of lost work. A second signal while the
-//! snapshot is being written exits at once.
+//! What watches a training process: the run directory's lock, `status.json` kept current, a
+//! progress bar, and the stop flag of [`crate::signals`], so that Ctrl-C, `scancel` and a
+//! scheduler's shutdown all end with a snapshot instead of lost work.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,20 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Local;
 use indicatif::ProgressBar;
 
-use super::lock::{LockError, RunLock, hostname};
-use super::status::{Failure, RunStatus, State};
+use crate::run::lock::{LockError, RunLock, hostname};
+use crate::run::status::{Failure, RunStatus, State};
+use crate::signals::stop_flag;
 use crate::train::trainer::{Observer, TickReport};
-
-/// Raised by the termination signals; shared by everything that should stop.
-pub fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    for signal in signal_hook::consts::TERM_SIGNALS {
-        // The first signal raises the flag; a second one (flag already up) exits immediately.
-        let _ = signal_hook::flag::register_conditional_shutdown(*signal, 130, Arc::clone(&flag));
-        let _ = signal_hook::flag::register(*signal, Arc::clone(&flag));
-    }
-    flag
-}
 
 /// Watches one training process: progress bar, stop flag and, in a run directory, the status file.
 #[derive(Debug)]

@@ -1,0 +1,23 @@
+//! The termination signals (SIGINT, SIGTERM, SIGHUP) as a flag: Ctrl-C, `scancel` and a scheduler's
+//! shutdown raise it, and whoever holds it stops at the next safe point (a training process after
+//! writing a snapshot, `kimg run` after its workers). A second signal while stopping exits at once.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::error::EXIT_INTERRUPTED;
+
+/// Raised by the termination signals; shared by everything that should stop.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in signal_hook::consts::TERM_SIGNALS {
+        // The first signal raises the flag; a second one (flag already up) exits immediately.
+        let _ = signal_hook::flag::register_conditional_shutdown(
+            *signal,
+            i32::from(EXIT_INTERRUPTED),
+            Arc::clone(&flag),
+        );
+        let _ = signal_hook::flag::register(*signal, Arc::clone(&flag));
+    }
+    flag
+}

@@ -1,0 +1,139 @@
+//! One training session in a run directory: its monitor opened and the configuration recorded
+//! before the first step, the trainer run under the monitor, and the end — finished, interrupted
+//! or failed, with the failure's class — written to `status.json` and the exit code.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use super::monitor::TrainMonitor;
+use crate::error::{EXIT_INTERRUPTED, Error};
+use crate::manifest::ExperimentSpec;
+use crate::run::status::{Failure, FailureKind, State};
+use crate::run_files::TRAINING_OPTIONS_FILE;
+use crate::train::error::TrainError;
+use crate::train::trainer::{Outcome, Trainer};
+
+/// Open the monitor of a session in `run_dir` and write `training_options.json`. A run directory
+/// planned by `kimg run` (`planned`) is locked and its status kept; a plain `--outdir` run only
+/// gets its directory created.
+pub fn open(
+    run_dir: &Path,
+    spec: &ExperimentSpec,
+    device: tch::Device,
+    planned: bool,
+) -> Result<TrainMonitor, Error> {
+    let monitor = if planned {
+        let device_name = format!("{device:?}").to_lowercase();
+        TrainMonitor::in_run_dir(run_dir, spec.train.kimg, &device_name, spec.train.batch_gpu)
+            .map_err(|e| Error::Usage(e.to_string()))?
+    } else {
+        std::fs::create_dir_all(run_dir)
+            .map_err(|e| Error::io(format!("creating {}", run_dir.display()), e))?;
+        TrainMonitor::plain(spec.train.kimg)
+    };
+    crate::fsutil::atomic_write(
+        &run_dir.join(TRAINING_OPTIONS_FILE),
+        serde_json::to_string_pretty(spec)
+            .expect("specs serialise")
+            .as_bytes(),
+    )
+    .map_err(|e| Error::io("writing training_options.json", e))?;
+    Ok(monitor)
+}
+
+/// Train with `monitor` watching, and record in it how the run ended. A panic inside libtorch (a
+/// CUDA out-of-memory error, for one) is caught and recorded like any other failure.
+pub fn train_monitored(
+    spec: ExperimentSpec,
+    run_dir: &Path,
+    device: tch::Device,
+    mut monitor: TrainMonitor,
+) -> Result<ExitCode, Error> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Trainer::new(spec, run_dir, device)?.run_observed(&mut monitor)
+    }))
+    .unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_string()))
+            .unwrap_or_else(|| "the trainer panicked".into());
+        Err(TrainError::Torch(message))
+    });
+    match outcome {
+        Ok(Outcome::Finished) => {
+            monitor.finish(State::Done, None);
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::Interrupted { kimg }) => {
+            monitor.finish(State::Interrupted, None);
+            eprintln!(
+                "interrupted at {kimg:.3} kimg; a snapshot was saved. Continue with `kimg train --run-dir {}`.",
+                run_dir.display()
+            );
+            Ok(ExitCode::from(EXIT_INTERRUPTED))
+        }
+        Err(error) => {
+            monitor.finish(
+                State::Failed,
+                Some(Failure {
+                    kind: failure_kind(&error),
+                    message: error.to_string(),
+                }),
+            );
+            Err(command_error(error))
+        }
+    }
+}
+
+/// The class of a training error: typed where kimg raised it, and for libtorch's own errors
+/// (which carry only a message) out-of-memory when the message says so.
+fn failure_kind(error: &TrainError) -> FailureKind {
+    match error {
+        TrainError::Diverged { .. } => FailureKind::Diverged,
+        TrainError::Unsupported(_)
+        | TrainError::BadSnapshot { .. }
+        | TrainError::Resume { .. }
+        | TrainError::Metrics(_) => FailureKind::Config,
+        TrainError::Torch(message) => {
+            let lower = message.to_ascii_lowercase();
+            if lower.contains("out of memory") || lower.contains("cudaerrormemoryallocation") {
+                FailureKind::OutOfMemory
+            } else {
+                FailureKind::Crashed
+            }
+        }
+        TrainError::Data(_) | TrainError::Snapshot(_) | TrainError::Io { .. } => {
+            FailureKind::Crashed
+        }
+    }
+}
+
+/// The command's error (and so its exit code) for a training error.
+fn command_error(error: TrainError) -> Error {
+    match error {
+        TrainError::Unsupported(message) => Error::Usage(message),
+        TrainError::Metrics(error) => Error::Metric(error),
+        other => Error::RunFailed(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FailureKind, TrainError, failure_kind};
+
+    #[test]
+    fn failures_are_classified_by_their_error() {
+        let torch = |message: &str| failure_kind(&TrainError::Torch(message.into()));
+        assert_eq!(
+            torch("CUDA out of memory. Tried to allocate 2.00 GiB"),
+            FailureKind::OutOfMemory
+        );
+        assert_eq!(torch("index out of range"), FailureKind::Crashed);
+        assert_eq!(
+            failure_kind(&TrainError::Unsupported("cfg".into())),
+            FailureKind::Config
+        );
+        assert!(!FailureKind::Diverged.retryable() && FailureKind::OutOfMemory.retryable());
+    }
+}
