@@ -12,6 +12,7 @@ use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::state::load_state;
 use crate::numpy_rng::RandomState;
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::metadata::NetworkMetadata;
 use crate::snapshot::official::read_network_pickle;
 
 /// Why generation failed.
@@ -82,15 +83,8 @@ pub fn load_generator(path: &Path, device: Device) -> Result<Generator, Generate
         };
         (arch, module.init_kwargs, module.tensors, "")
     } else {
-        let snapshot = SnapshotFile::read(path)?;
-        let arch: Arch =
-            serde_json::from_value(snapshot.metadata["arch"].clone()).map_err(|_| {
-                invalid(format!(
-                    "metadata `arch` is {}, expected \"stylegan2\", \"stylegan3-t\" or \"stylegan3-r\"",
-                    snapshot.metadata["arch"]
-                ))
-            })?;
-        let kwargs = snapshot.metadata["G_kwargs"].clone();
+        let (snapshot, metadata) = SnapshotFile::read_with_metadata::<NetworkMetadata>(path)?;
+        let (arch, kwargs) = (metadata.arch, metadata.g_kwargs);
         (arch, kwargs, snapshot.tensors, "G_ema.")
     };
     let generator = Generator::from_kwargs(arch, &kwargs, device)

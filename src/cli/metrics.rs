@@ -10,6 +10,7 @@ use crate::error::Error;
 use crate::generate::load_generator;
 use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::snapshot::file::SnapshotFile;
+use crate::snapshot::metadata::NetworkMetadata;
 use crate::snapshot::name::snapshots_in;
 use crate::ui;
 
@@ -52,18 +53,21 @@ pub(crate) struct MetricsArgs {
 
 /// The training set recorded in a snapshot (`training_set_kwargs`).
 fn recorded_data(snapshot: &Path) -> Result<RealData, Error> {
-    let file = SnapshotFile::read(snapshot).map_err(|e| Error::Usage(e.to_string()))?;
-    let kwargs = &file.metadata["training_set_kwargs"];
-    let path = kwargs["path"].as_str().ok_or_else(|| {
+    let (_, metadata) = SnapshotFile::read_with_metadata::<NetworkMetadata>(snapshot)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let recorded = metadata.training_set_kwargs.and_then(|kwargs| {
+        let path = kwargs.path?;
+        Some(RealData {
+            path,
+            use_labels: kwargs.use_labels,
+            xflip: kwargs.xflip,
+        })
+    });
+    recorded.ok_or_else(|| {
         Error::Usage(format!(
             "{} records no training set; pass --data",
             snapshot.display()
         ))
-    })?;
-    Ok(RealData {
-        path: PathBuf::from(path),
-        use_labels: kwargs["use_labels"].as_bool().unwrap_or(false),
-        xflip: kwargs["xflip"].as_bool().unwrap_or(false),
     })
 }
 

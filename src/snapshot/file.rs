@@ -163,6 +163,19 @@ impl SnapshotFile {
         })
     }
 
+    /// Read a snapshot and its metadata document as `M` (e.g.
+    /// [`super::metadata::NetworkMetadata`]); fields that `M` does not name are ignored.
+    pub fn read_with_metadata<M: serde::de::DeserializeOwned>(
+        path: &Path,
+    ) -> Result<(SnapshotFile, M), SnapshotError> {
+        let file = SnapshotFile::read(path)?;
+        let metadata = M::deserialize(&file.metadata).map_err(|e| SnapshotError::Format {
+            path: path.display().to_string(),
+            reason: format!("metadata `{METADATA_KEY}`: {e}"),
+        })?;
+        Ok((file, metadata))
+    }
+
     /// The tensor named `name`.
     pub fn get(&self, name: &str) -> Option<&Tensor> {
         self.tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t)

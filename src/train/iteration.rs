@@ -18,6 +18,9 @@ use crate::nets::discriminator::Discriminator;
 use crate::nets::generator::Generator;
 use crate::nets::network::{DiscriminatorNet, GeneratorNet};
 
+/// The statistic ADA steers by: the sign of D's logits on reals.
+pub const ADA_STATISTIC: &str = "Loss/signs/real";
+
 /// Progress counters (saved in snapshots).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Progress {
@@ -144,7 +147,7 @@ impl TrainState {
             loss,
             augment,
             stats: Collector::all(),
-            ada_stats: Collector::only(&["Loss/signs/real"]),
+            ada_stats: Collector::only(&[ADA_STATISTIC]),
             progress: Progress {
                 cur_nimg: 0,
                 cur_tick: 0,
@@ -330,7 +333,7 @@ impl TrainState {
         self.ada_stats.update();
         let mean = self
             .ada_stats
-            .get("Loss/signs/real")
+            .get(ADA_STATISTIC)
             .map_or(f64::NAN, |m| m.mean());
         if mean.is_finite() {
             let step = ada_adjustment(
