@@ -7,9 +7,8 @@
 
 use std::time::Instant;
 
-use kimg::ops::bias_act::{Activation, BiasAct, bias_act_reference};
-use kimg::ops::fused;
-use kimg::ops::upfirdn2d::{Factor, Padding, Resampling, upfirdn2d_reference};
+use kimg::ops::bias_act::{Activation, BiasAct, bias_act_fused, bias_act_reference};
+use kimg::ops::upfirdn2d::{Factor, Padding, Resampling, upfirdn2d_fused, upfirdn2d_reference};
 use tch::{Device, Kind, Tensor};
 
 /// An op under test: input → output.
@@ -55,7 +54,7 @@ fn main() {
         "bias_act lrelu",
         [16, 128, 64, 64],
         Box::new(|x| bias_act_reference(x, Some(&bias), &lrelu)),
-        Box::new(|x| fused::bias_act(x, Some(&bias), &lrelu).expect("fused bias_act")),
+        Box::new(|x| bias_act_fused(x, Some(&bias), &lrelu).expect("fused bias_act")),
     )];
     let resamplings = [
         (
@@ -98,7 +97,7 @@ fn main() {
             name,
             shape,
             Box::new(move |x| upfirdn2d_reference(x, Some(f), resampling)),
-            Box::new(move |x| fused::upfirdn2d(x, Some(f), resampling).expect("fused upfirdn2d")),
+            Box::new(move |x| upfirdn2d_fused(x, Some(f), resampling).expect("fused upfirdn2d")),
         ));
     }
     println!(

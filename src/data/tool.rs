@@ -45,10 +45,21 @@ pub struct CreateReport {
     pub shape: (u32, u32),
 }
 
+/// Why one source image cannot go into the dataset (skipped with `--skip-bad`).
+#[derive(Debug, thiserror::Error)]
+enum ImageError {
+    /// The bytes are no image the decoder reads.
+    #[error("cannot decode: {0}")]
+    Decode(#[from] image::ImageError),
+    /// A colour layout the official loader does not take.
+    #[error("images must be stored as RGB or grayscale, found {0:?}")]
+    ColorType(image::ColorType),
+}
+
 /// One source image: a name (for labels and messages), its decoder input, and its label.
 struct Item {
     name: String,
-    image: Result<DynamicImage, String>,
+    image: Result<DynamicImage, ImageError>,
     label: Option<serde_json::Value>,
 }
 
@@ -83,7 +94,7 @@ pub fn create_dataset(
             Err(reason) => {
                 return Err(DataError::BadImage {
                     path: item.name,
-                    reason,
+                    reason: reason.to_string(),
                 });
             }
         };
@@ -148,15 +159,11 @@ pub fn create_dataset(
     })
 }
 
-fn transform(image: DynamicImage, options: &CreateOptions) -> Result<DynamicImage, String> {
+/// Check the colour layout, then crop and resize as `options` ask.
+fn transform(image: DynamicImage, options: &CreateOptions) -> Result<DynamicImage, ImageError> {
     let image = match image {
         DynamicImage::ImageLuma8(_) | DynamicImage::ImageRgb8(_) => image,
-        other => {
-            return Err(format!(
-                "images must be stored as RGB or grayscale, found {:?}",
-                other.color()
-            ));
-        }
+        other => return Err(ImageError::ColorType(other.color())),
     };
     let (width, height) = image.dimensions();
     let image = match options.transform {
@@ -264,7 +271,7 @@ fn read_source(source: &Path, max_images: Option<usize>) -> Result<Vec<Item>, Da
         .into_iter()
         .map(|(name, bytes)| Item {
             label: label_of(&name),
-            image: image::load_from_memory(&bytes).map_err(|e| format!("cannot decode: {e}")),
+            image: image::load_from_memory(&bytes).map_err(ImageError::Decode),
             name,
         })
         .collect())

@@ -6,14 +6,16 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
-use super::layers::{Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected, buffer};
+use super::layers::{
+    Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected, resample_filter,
+};
 use super::mapping::{MappingConfig, MappingNetwork};
 use super::network::DiscriminatorNet;
 use super::precision::{Precision, fp16_resolution};
 use super::stylegan2::Architecture;
 use crate::ops::bias_act::Activation;
 use crate::ops::misc::minibatch_std;
-use crate::ops::upfirdn2d::{Factor, Padding, downsample2d, setup_filter};
+use crate::ops::upfirdn2d::{Factor, Padding, downsample2d};
 
 /// `block_kwargs` of the reference.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -204,17 +206,7 @@ impl Discriminator {
                     0
                 };
                 let (tmp, out) = (c.channels(res), c.channels(res / 2));
-                let resample_filter = buffer(
-                    &path,
-                    "resample_filter",
-                    &setup_filter(
-                        &Tensor::from_slice(&[1.0f32, 3.0, 3.0, 1.0]),
-                        true,
-                        false,
-                        1.0,
-                        None,
-                    ),
-                );
+                let resample_filter = resample_filter(&path);
                 let fromrgb =
                     (in_channels == 0 || c.architecture == Architecture::Skip).then(|| {
                         Conv2dLayer::new(
@@ -241,15 +233,12 @@ impl Discriminator {
                     },
                 );
                 let skip = (c.architecture == Architecture::Resnet).then(|| {
-                    Conv2dLayer::new(
-                        &(&path / "skip"),
-                        &Conv2dConfig {
-                            trainable: trainable(),
-                            bias: false,
-                            down: 2,
-                            ..Conv2dConfig::new(tmp, out, 1)
-                        },
-                    )
+                    let skip = Conv2dConfig {
+                        trainable: trainable(),
+                        down: 2,
+                        ..Conv2dConfig::skip(tmp, out)
+                    };
+                    Conv2dLayer::new(&(&path / "skip"), &skip)
                 });
                 DiscriminatorBlock {
                     use_fp16: res >= fp16_resolution(c.img_resolution, c.num_fp16_res),

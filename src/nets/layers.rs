@@ -23,6 +23,19 @@ pub fn buffer(path: &nn::Path, name: &str, value: &Tensor) -> Tensor {
     tensor
 }
 
+/// The `resample_filter` buffer of a reference layer or block under `path`: the default
+/// `[1, 3, 3, 1]`, set up (`setup_filter`) as a normalised 4×4 filter.
+pub fn resample_filter(path: &nn::Path) -> Tensor {
+    let filter = setup_filter(
+        &Tensor::from_slice(&[1.0f32, 3.0, 3.0, 1.0]),
+        true,
+        false,
+        1.0,
+        None,
+    );
+    buffer(path, "resample_filter", &filter)
+}
+
 /// Standard normal numbers from the CPU generator (what the reference's `torch.randn` draws at
 /// construction time).
 pub fn randn_cpu(shape: &[i64]) -> Tensor {
@@ -199,6 +212,14 @@ impl Conv2dConfig {
             trainable: true,
         }
     }
+
+    /// The `skip` branch of a residual block: a linear 1×1 convolution without bias.
+    pub fn skip(in_channels: i64, out_channels: i64) -> Conv2dConfig {
+        Conv2dConfig {
+            bias: false,
+            ..Conv2dConfig::new(in_channels, out_channels, 1)
+        }
+    }
 }
 
 /// A convolution with equalised learning rate, optional resampling, bias, activation and clamp.
@@ -217,14 +238,7 @@ impl Conv2dLayer {
     /// Create `weight`, `bias` and the `resample_filter` buffer under `path`.
     pub fn new(path: &nn::Path, config: &Conv2dConfig) -> Conv2dLayer {
         let k = config.kernel_size;
-        let filter = setup_filter(
-            &Tensor::from_slice(&[1.0f32, 3.0, 3.0, 1.0]),
-            true,
-            false,
-            1.0,
-            None,
-        );
-        let resample_filter = buffer(path, "resample_filter", &filter);
+        let resample_filter = resample_filter(path);
         let weight_init = randn_cpu(&[config.out_channels, config.in_channels, k, k]);
         let bias_init = config
             .bias

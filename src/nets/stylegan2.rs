@@ -13,7 +13,7 @@ use tch::{Device, Kind, Tensor, nn};
 
 use super::layers::{
     BiasInit, Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected, buffer, parameter,
-    randn_cpu,
+    randn_cpu, resample_filter,
 };
 use super::mapping::{MappingConfig, MappingNetwork};
 use super::network::{GeneratorNet, NoiseMode};
@@ -21,7 +21,7 @@ use super::precision::{Precision, fp16_resolution};
 use crate::ops::bias_act::{Activation, BiasAct, bias_act};
 use crate::ops::conv2d_resample::Resample;
 use crate::ops::modconv::{ModConv, modulated_conv2d_sg2};
-use crate::ops::upfirdn2d::{Factor, Padding, setup_filter, upsample2d};
+use crate::ops::upfirdn2d::{Factor, Padding, upsample2d};
 
 /// Synthesis architecture of the blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -184,7 +184,7 @@ impl SynthesisLayer {
         up: i64,
         conv_clamp: Option<f64>,
     ) -> SynthesisLayer {
-        let resample_filter = buffer(path, "resample_filter", &default_filter());
+        let resample_filter = resample_filter(path);
         let affine = style_affine(path, w_dim, in_channels);
         let weight = parameter(
             path,
@@ -262,17 +262,6 @@ fn style_affine(path: &nn::Path, w_dim: i64, channels: i64) -> FullyConnected {
         ..FcConfig::new(w_dim, channels, FcFlavor::Sg2)
     };
     FullyConnected::new(&(path / "affine"), &config)
-}
-
-/// `[1, 3, 3, 1]` as a normalised 4×4 filter.
-fn default_filter() -> Tensor {
-    setup_filter(
-        &Tensor::from_slice(&[1.0f32, 3.0, 3.0, 1.0]),
-        true,
-        false,
-        1.0,
-        None,
-    )
 }
 
 /// A 1×1 modulated convolution without demodulation (`ToRGBLayer`).
@@ -387,7 +376,7 @@ impl Stylegan2Generator {
                 };
                 let out_channels = config.channels(res);
                 let is_last = res == config.img_resolution;
-                let resample_filter = buffer(&path, "resample_filter", &default_filter());
+                let resample_filter = resample_filter(&path);
                 let constant = (in_channels == 0)
                     .then(|| parameter(&path, "const", &randn_cpu(&[out_channels, res, res])));
                 let conv0 = (in_channels != 0).then(|| {
@@ -421,14 +410,11 @@ impl Stylegan2Generator {
                 });
                 let skip =
                     (in_channels != 0 && config.architecture == Architecture::Resnet).then(|| {
-                        Conv2dLayer::new(
-                            &(&path / "skip"),
-                            &Conv2dConfig {
-                                bias: false,
-                                up: 2,
-                                ..Conv2dConfig::new(in_channels, out_channels, 1)
-                            },
-                        )
+                        let skip = Conv2dConfig {
+                            up: 2,
+                            ..Conv2dConfig::skip(in_channels, out_channels)
+                        };
+                        Conv2dLayer::new(&(&path / "skip"), &skip)
                     });
                 SynthesisBlock {
                     use_fp16: res >= fp16_resolution(config.img_resolution, config.num_fp16_res),
@@ -510,40 +496,29 @@ impl Stylegan2Generator {
                         .as_ref()
                         .expect("blocks after the first receive features")
                         .to_kind(dtype);
-                    match &block.skip {
-                        Some(skip) => {
-                            let y = skip.forward(input, 0.5f64.sqrt());
-                            let h = conv0.forward(
-                                input,
-                                &next_w.next().expect("w"),
-                                noise_mode,
-                                fused,
-                                1.0,
-                            );
-                            y + block.conv1.forward(
-                                &h,
-                                &next_w.next().expect("w"),
-                                noise_mode,
-                                fused,
-                                0.5f64.sqrt(),
-                            )
-                        }
-                        None => {
-                            let h = conv0.forward(
-                                input,
-                                &next_w.next().expect("w"),
-                                noise_mode,
-                                fused,
-                                1.0,
-                            );
-                            block.conv1.forward(
-                                &h,
-                                &next_w.next().expect("w"),
-                                noise_mode,
-                                fused,
-                                1.0,
-                            )
-                        }
+                    // Resnet: `skip(x)` (computed first, as in the reference) plus the
+                    // convolutions at gain √½.
+                    let skipped = block
+                        .skip
+                        .as_ref()
+                        .map(|skip| skip.forward(input, 0.5f64.sqrt()));
+                    let gain = if skipped.is_some() {
+                        0.5f64.sqrt()
+                    } else {
+                        1.0
+                    };
+                    let h =
+                        conv0.forward(input, &next_w.next().expect("w"), noise_mode, fused, 1.0);
+                    let y = block.conv1.forward(
+                        &h,
+                        &next_w.next().expect("w"),
+                        noise_mode,
+                        fused,
+                        gain,
+                    );
+                    match skipped {
+                        Some(skipped) => skipped + y,
+                        None => y,
                     }
                 }
                 (None, None) => unreachable!("a block has a constant input or conv0"),

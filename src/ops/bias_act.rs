@@ -1,7 +1,9 @@
 //! Bias, activation, gain and clamp in one op — port of `torch_utils/ops/bias_act.py`'s reference
-//! path.
+//! path, and the choice between it and the fused op of `kernels/` ([`super::fused`]).
 
-use tch::Tensor;
+use tch::{Device, Tensor};
+
+use super::fused::{self, BiasActArgs, FusedError, Impl, KernelActivation};
 
 /// The activations of the reference, with their default `alpha` and `gain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,17 +109,87 @@ impl BiasAct {
             dim: 1,
         }
     }
+
+    /// Slope of lrelu: the given one, else the activation's default.
+    fn alpha(&self) -> f64 {
+        self.alpha.unwrap_or_else(|| self.act.default_alpha())
+    }
+
+    /// Output scale: the given one, else the activation's default.
+    fn gain(&self) -> f64 {
+        self.gain.unwrap_or_else(|| self.act.default_gain())
+    }
+
+    /// The clamp, if any (a negative one clamps nothing).
+    fn clamp(&self) -> Option<f64> {
+        self.clamp.filter(|c| *c >= 0.0)
+    }
+
+    /// These options as the fused op takes them, or `None` for an activation only the reference
+    /// ops compute.
+    pub fn kernel_args(&self) -> Option<BiasActArgs> {
+        let act = match self.act {
+            Activation::Linear => KernelActivation::Linear,
+            Activation::Relu => KernelActivation::Relu,
+            Activation::Lrelu => KernelActivation::Lrelu,
+            _ => return None,
+        };
+        Some(BiasActArgs {
+            dim: self.dim,
+            act,
+            alpha: self.alpha(),
+            gain: self.gain(),
+            clamp: self.clamp(),
+        })
+    }
+
+    /// Which implementation [`bias_act`] runs on `device`: the fused op on CUDA with the CUDA
+    /// launchers compiled in ([`Impl::on`]) when the kernels know the activation, else the
+    /// reference ops.
+    pub fn implementation(&self, device: Device) -> Impl {
+        match self.kernel_args() {
+            Some(_) => Impl::on(device),
+            None => Impl::Reference,
+        }
+    }
 }
 
-/// `act(x + b) · gain`, clamped: `b` is broadcast along `options.dim`. On CUDA, with the fused
-/// kernels compiled in (the `cuda` feature), one fused op ([`super::fused`]); else the reference
-/// ops ([`bias_act_reference`]).
+/// Why the fused [`bias_act`] could not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BiasActError {
+    /// The kernels do not compute this activation (see [`BiasAct::kernel_args`]).
+    #[error("the fused bias_act has no `{0:?}` activation")]
+    NoFusedActivation(Activation),
+    /// libtorch or the kernels refused the call.
+    #[error(transparent)]
+    Kernel(#[from] FusedError),
+}
+
+/// `act(x + b) · gain`, clamped: `b` is broadcast along `options.dim`. Computed by the
+/// implementation [`BiasAct::implementation`] chooses: on CUDA, with the fused kernels compiled
+/// in (the `cuda` feature), one fused op ([`bias_act_fused`]); else the reference ops
+/// ([`bias_act_reference`]).
 pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Tensor {
-    if x.device().is_cuda() && super::fused::cuda_launchers() && super::fused::supports(options) {
-        return super::fused::bias_act(x, b, options)
-            .unwrap_or_else(|error| panic!("fused bias_act: {error}"));
+    match options.implementation(x.device()) {
+        Impl::Reference => bias_act_reference(x, b, options),
+        Impl::Fused => {
+            bias_act_fused(x, b, options).unwrap_or_else(|error| panic!("fused bias_act: {error}"))
+        }
     }
-    bias_act_reference(x, b, options)
+}
+
+/// [`bias_act`] as one fused differentiable op of `kernels/` on any device it has a launcher for
+/// (float32/float64 on the CPU, also float16 on CUDA). The error is the kernels' or libtorch's
+/// message, or an activation the kernels do not know (see [`BiasAct::kernel_args`]).
+pub fn bias_act_fused(
+    x: &Tensor,
+    b: Option<&Tensor>,
+    options: &BiasAct,
+) -> Result<Tensor, BiasActError> {
+    let args = options
+        .kernel_args()
+        .ok_or(BiasActError::NoFusedActivation(options.act))?;
+    Ok(fused::bias_act(x, b, &args)?)
 }
 
 /// [`bias_act`] as the reference computes it on the CPU: one tensor op per step.
@@ -137,18 +209,15 @@ pub fn bias_act_reference(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> 
         }
         None => x.shallow_clone(),
     };
-    let activated = options.act.apply(
-        &biased,
-        options.alpha.unwrap_or_else(|| options.act.default_alpha()),
-    );
+    let activated = options.act.apply(&biased, options.alpha());
     // Out-of-place on purpose: some activations keep their output for the backward pass.
-    let gain = options.gain.unwrap_or_else(|| options.act.default_gain());
+    let gain = options.gain();
     let scaled = if gain == 1.0 {
         activated
     } else {
         activated * gain
     };
-    match options.clamp.filter(|c| *c >= 0.0) {
+    match options.clamp() {
         Some(clamp) => scaled.clamp(-clamp, clamp),
         None => scaled,
     }

@@ -4,14 +4,18 @@
 //! and a CUDA launcher, built with the `cuda` feature. The ops are differentiable (custom autograd
 //! functions in `kernels/api.cpp`), so training can use them. kimg uses them on CUDA when the
 //! launchers are compiled in — as the reference uses its fused kernels on CUDA only — and the CPU
-//! launcher lets the tests check the shared math against the reference ops here.
+//! launcher lets the tests check the shared math against the reference ops.
 //!
-//! Fused: `bias_act` (bias, activation, gain, clamp) and `upfirdn2d` (upsampling, padding, FIR
-//! filter, downsampling, and its adjoint for the gradient). One deliberate difference from the
-//! reference ops, copied from the official CUDA path: the second derivative of the
-//! piecewise-linear activations with respect to `x` and the bias is not formed, so in R1 or
-//! path-length passes those inputs get no gradient from it (the reference ops give a zero-valued
-//! one or none).
+//! Fused: `bias_act` (bias, activation, gain, clamp) and one `upfirdn2d` pass (upsampling,
+//! padding, correlation with a 2-D kernel, downsampling, and its adjoint for the gradient). One
+//! deliberate difference from the reference ops, copied from the official CUDA path: the second
+//! derivative of the piecewise-linear activations with respect to `x` and the bias is not formed,
+//! so in R1 or path-length passes those inputs get no gradient from it (the reference ops give a
+//! zero-valued one or none).
+//!
+//! This module is the FFI layer only: it takes plain numbers and tensors, and the ops
+//! ([`super::bias_act`], [`super::upfirdn2d`]) translate their options and choose between it and
+//! their reference form ([`Impl`]).
 #![expect(
     unsafe_code,
     reason = "the kernels' C interface; the only unsafe code in kimg"
@@ -19,10 +23,7 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 
-use tch::{Kind, Tensor};
-
-use super::bias_act::{Activation, BiasAct};
-use super::upfirdn2d::{Factor, Padding, Resampling};
+use tch::{Device, Tensor};
 
 unsafe extern "C" {
     fn kimg_bias_act(
@@ -52,36 +53,84 @@ unsafe extern "C" {
     fn kimg_cuda_launchers() -> c_int;
 }
 
+/// A fused op that failed: libtorch's or the kernels' message (e.g. for a bias of the wrong
+/// length, or a dtype the launcher does not compute).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct FusedError {
+    /// The message, as the kernels wrote it.
+    pub message: String,
+}
+
+/// Which implementation computes an op — the reference's `impl='ref'` or `impl='cuda'`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    /// The reference ops: one `tch` tensor op per step, on any device.
+    Reference,
+    /// The fused kernels of this module.
+    Fused,
+}
+
+impl Impl {
+    /// What kimg runs on `device` for an op the kernels compute: the fused op on CUDA when the
+    /// CUDA launchers are compiled in (as the reference uses its fused kernels on CUDA only), else
+    /// the reference ops.
+    pub fn on(device: Device) -> Impl {
+        if device.is_cuda() && cuda_launchers() {
+            Impl::Fused
+        } else {
+            Impl::Reference
+        }
+    }
+}
+
 /// Whether the CUDA launchers were compiled in (the `cuda` feature).
 pub fn cuda_launchers() -> bool {
     // SAFETY: a constant query without arguments.
     unsafe { kimg_cuda_launchers() != 0 }
 }
 
-/// The kernels' code for `act`, or `None` for activations only the reference ops compute.
-fn activation_code(act: Activation) -> Option<i64> {
-    match act {
-        Activation::Linear => Some(0),
-        Activation::Relu => Some(1),
-        Activation::Lrelu => Some(2),
-        _ => None,
+/// The activations the kernels compute (the codes of `kernels/bias_act.h`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelActivation {
+    /// Identity.
+    Linear,
+    /// `max(x, 0)`.
+    Relu,
+    /// Leaky ReLU with slope `alpha`.
+    Lrelu,
+}
+
+impl KernelActivation {
+    /// The kernels' code.
+    fn code(self) -> i64 {
+        match self {
+            KernelActivation::Linear => 0,
+            KernelActivation::Relu => 1,
+            KernelActivation::Lrelu => 2,
+        }
     }
 }
 
-/// Whether the fused op computes `options` (its activation is one the kernels know).
-pub fn supports(options: &BiasAct) -> bool {
-    activation_code(options.act).is_some()
+/// The scalar arguments of [`bias_act`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BiasActArgs {
+    /// The axis the bias runs along.
+    pub dim: i64,
+    /// The activation.
+    pub act: KernelActivation,
+    /// Slope of lrelu.
+    pub alpha: f64,
+    /// Output scale.
+    pub gain: f64,
+    /// Clamp the output to `[-clamp, clamp]`; `None` for no clamp.
+    pub clamp: Option<f64>,
 }
 
-/// `act(x + b) · gain`, clamped, as one fused differentiable op (`b` runs along `options.dim`;
-/// float32/float64 on the CPU, also float16 on CUDA). The error is libtorch's or the kernels'
-/// message, e.g. for an activation the kernels do not know (see [`supports`]).
-pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Result<Tensor, String> {
-    let act = activation_code(options.act)
-        .ok_or_else(|| format!("the fused bias_act has no `{:?}` activation", options.act))?;
-    let alpha = options.alpha.unwrap_or_else(|| options.act.default_alpha());
-    let gain = options.gain.unwrap_or_else(|| options.act.default_gain());
-    let clamp = options.clamp.filter(|c| *c >= 0.0).unwrap_or(-1.0);
+/// `act(x + b) · gain`, clamped, as one fused differentiable op (`b` runs along `args.dim`;
+/// float32/float64 on the CPU, also float16 on CUDA).
+pub fn bias_act(x: &Tensor, b: Option<&Tensor>, args: &BiasActArgs) -> Result<Tensor, FusedError> {
+    let clamp = args.clamp.unwrap_or(-1.0);
     let b_ptr = b.map_or(std::ptr::null(), |b| b.as_ptr().cast::<c_void>());
     call(|out| {
         // SAFETY: the tensors outlive the call.
@@ -90,78 +139,37 @@ pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Result<Ten
                 out,
                 x.as_ptr().cast(),
                 b_ptr,
-                options.dim,
-                act,
-                alpha,
-                gain,
+                args.dim,
+                args.act.code(),
+                args.alpha,
+                args.gain,
                 clamp,
             )
         }
     })
 }
 
-/// `upfirdn2d` (see [`super::upfirdn2d::upfirdn2d`] for the arguments) as fused differentiable
-/// ops: every output element reads only the taps that meet input samples, and the filter gets no
-/// gradient, as in the reference. A separable (1-D) filter runs as two passes, along x then along
-/// y, as the reference's CUDA path runs it.
-pub fn upfirdn2d(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Result<Tensor, String> {
-    let Resampling {
-        up,
-        down,
-        padding,
-        flip_filter,
-        gain,
-    } = resampling;
-    let kind = if x.kind() == Kind::Double {
-        Kind::Double
-    } else {
-        Kind::Float
-    };
-    let Some(taps) = f.filter(|f| f.dim() == 1) else {
-        let k = match f {
-            None => Tensor::full([1, 1], gain, (kind, x.device())),
-            Some(f) => oriented(&(f.to_kind(kind).to_device(x.device()) * gain), flip_filter),
-        };
-        return upfirdn2d_pass(x, &k, up, down, padding);
-    };
-    let taps = oriented(
-        &(taps.to_kind(kind).to_device(x.device()) * gain.powf(0.5)),
-        flip_filter,
-    );
-    let along_x = upfirdn2d_pass(
-        x,
-        &taps.unsqueeze(0),
-        Factor { x: up.x, y: 1 },
-        Factor { x: down.x, y: 1 },
-        Padding::new(padding.x0, padding.x1, 0, 0),
-    )?;
-    upfirdn2d_pass(
-        &along_x,
-        &taps.unsqueeze(1),
-        Factor { x: 1, y: up.y },
-        Factor { x: 1, y: down.y },
-        Padding::new(0, 0, padding.y0, padding.y1),
-    )
+/// The integer arguments of [`upfirdn2d`], as the reference's lists: `[x, y]` factors and
+/// `[x0, x1, y0, y1]` padding (negative values crop).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpfirdnArgs {
+    /// Zero-insertion upsampling factors `[x, y]`.
+    pub up: [i64; 2],
+    /// Decimation factors `[x, y]`.
+    pub down: [i64; 2],
+    /// Padding after upsampling `[x0, x1, y0, y1]`.
+    pub padding: [i64; 4],
 }
 
-/// The filter as the kernels correlate with it: flipped for a true convolution.
-fn oriented(f: &Tensor, flip_filter: bool) -> Tensor {
-    if flip_filter {
-        f.shallow_clone()
-    } else {
-        let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
-        f.flip(dims.as_slice())
-    }
-}
-
-/// One fused upfirdn2d with the correlation kernel `k [kh, kw]`.
-fn upfirdn2d_pass(
-    x: &Tensor,
-    k: &Tensor,
-    up: Factor,
-    down: Factor,
-    padding: Padding,
-) -> Result<Tensor, String> {
+/// One fused differentiable upfirdn2d pass on `x [N, C, H, W]` with the correlation kernel
+/// `k [kh, kw]` (already flipped and scaled): every output element reads only the taps that meet
+/// input samples, and the kernel gets no gradient.
+pub fn upfirdn2d(x: &Tensor, k: &Tensor, args: &UpfirdnArgs) -> Result<Tensor, FusedError> {
+    let UpfirdnArgs {
+        up: [up_x, up_y],
+        down: [down_x, down_y],
+        padding: [pad_x0, pad_x1, pad_y0, pad_y1],
+    } = *args;
     call(|out| {
         // SAFETY: the tensors outlive the call.
         unsafe {
@@ -169,21 +177,21 @@ fn upfirdn2d_pass(
                 out,
                 x.as_ptr().cast(),
                 k.as_ptr().cast(),
-                up.x,
-                up.y,
-                down.x,
-                down.y,
-                padding.x0,
-                padding.x1,
-                padding.y0,
-                padding.y1,
+                up_x,
+                up_y,
+                down_x,
+                down_y,
+                pad_x0,
+                pad_x1,
+                pad_y0,
+                pad_y1,
             )
         }
     })
 }
 
 /// Run an entry point that writes a new tensor into `out` or returns an error message.
-fn call(entry: impl FnOnce(*mut *mut c_void) -> *mut c_char) -> Result<Tensor, String> {
+fn call(entry: impl FnOnce(*mut *mut c_void) -> *mut c_char) -> Result<Tensor, FusedError> {
     let mut out: *mut c_void = std::ptr::null_mut();
     let error = entry(&raw mut out);
     if error.is_null() {
@@ -196,6 +204,6 @@ fn call(entry: impl FnOnce(*mut *mut c_void) -> *mut c_char) -> Result<Tensor, S
             .into_owned();
         // SAFETY: `error` came from the kernels and is freed once.
         unsafe { kimg_free_error(error) };
-        Err(message)
+        Err(FusedError { message })
     }
 }

@@ -2,8 +2,12 @@
 //! path and its wrappers `setup_filter`, `filter2d`, `upsample2d`, `downsample2d`.
 //!
 //! Filters are 2-D `[fh, fw]` or 1-D `[f]`; 1-D filters are separable (applied along x, then y).
+//! [`upfirdn2d`] chooses between the reference path and the fused op of `kernels/`
+//! ([`super::fused`]).
 
 use tch::{Kind, Tensor};
+
+use super::fused::{self, FusedError, Impl, UpfirdnArgs};
 
 /// Per-axis integer pair `(x, y)`, as the reference's `up`/`down` (an int or `[x, y]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,12 +115,23 @@ pub fn setup_filter(
         f = &f / f.sum(Kind::Float);
     }
     if flip {
-        let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
-        f = f.flip(dims.as_slice());
+        f = flipped(&f);
     }
     #[expect(clippy::cast_precision_loss, reason = "ndim is 1 or 2")]
     let exponent = f.dim() as f64 / 2.0;
     f * gain.powf(exponent)
+}
+
+/// `f` reversed along every axis.
+fn flipped(f: &Tensor) -> Tensor {
+    let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
+    f.flip(dims.as_slice())
+}
+
+/// The filter `f` as a correlation kernel: flipped for a true convolution, as is when
+/// `flip_filter` asks for a correlation.
+fn correlation_kernel(f: Tensor, flip_filter: bool) -> Tensor {
+    if flip_filter { f } else { flipped(&f) }
 }
 
 /// `(fw, fh)` of a filter: 1×1 for none, `(n, n)` for a 1-D filter.
@@ -129,15 +144,63 @@ pub fn filter_size(f: Option<&Tensor>) -> (i64, i64) {
 }
 
 /// `upfirdn2d` on `x [N, C, H, W]`: zero-insertion upsampling, padding/cropping, FIR filtering
-/// (true convolution unless `flip_filter`), decimation. On CUDA, with the fused kernels compiled
-/// in (the `cuda` feature), one fused op ([`super::fused`]); else the reference ops
-/// ([`upfirdn2d_reference`]).
+/// (true convolution unless `flip_filter`), decimation. Computed by the implementation
+/// [`Impl::on`] the device chooses: on CUDA, with the fused kernels compiled in (the `cuda`
+/// feature), fused ops ([`upfirdn2d_fused`]); else the reference ops ([`upfirdn2d_reference`]).
 pub fn upfirdn2d(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Tensor {
-    if x.device().is_cuda() && super::fused::cuda_launchers() {
-        return super::fused::upfirdn2d(x, f, resampling)
-            .unwrap_or_else(|error| panic!("fused upfirdn2d: {error}"));
+    match Impl::on(x.device()) {
+        Impl::Reference => upfirdn2d_reference(x, f, resampling),
+        Impl::Fused => upfirdn2d_fused(x, f, resampling)
+            .unwrap_or_else(|error| panic!("fused upfirdn2d: {error}")),
     }
-    upfirdn2d_reference(x, f, resampling)
+}
+
+/// [`upfirdn2d`] as fused differentiable ops of `kernels/` on any device they have a launcher
+/// for: every output element reads only the taps that meet input samples, and the filter gets no
+/// gradient, as in the reference. A separable (1-D) filter runs as two passes, along x then along
+/// y, as the reference's CUDA path runs it. The error is the kernels' or libtorch's message.
+pub fn upfirdn2d_fused(
+    x: &Tensor,
+    f: Option<&Tensor>,
+    resampling: Resampling,
+) -> Result<Tensor, FusedError> {
+    let (up, down, padding) = (resampling.up, resampling.down, resampling.padding);
+    let kind = if x.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    };
+    let Some(taps) = f.filter(|f| f.dim() == 1) else {
+        let k = match f {
+            None => Tensor::full([1, 1], resampling.gain, (kind, x.device())),
+            Some(f) => correlation_kernel(
+                f.to_kind(kind).to_device(x.device()) * resampling.gain,
+                resampling.flip_filter,
+            ),
+        };
+        let args = UpfirdnArgs {
+            up: [up.x, up.y],
+            down: [down.x, down.y],
+            padding: [padding.x0, padding.x1, padding.y0, padding.y1],
+        };
+        return fused::upfirdn2d(x, &k, &args);
+    };
+    let taps = correlation_kernel(
+        taps.to_kind(kind).to_device(x.device()) * resampling.gain.powf(0.5),
+        resampling.flip_filter,
+    );
+    let along_x = UpfirdnArgs {
+        up: [up.x, 1],
+        down: [down.x, 1],
+        padding: [padding.x0, padding.x1, 0, 0],
+    };
+    let along_y = UpfirdnArgs {
+        up: [1, up.y],
+        down: [1, down.y],
+        padding: [0, 0, padding.y0, padding.y1],
+    };
+    let x = fused::upfirdn2d(x, &taps.unsqueeze(0), &along_x)?;
+    fused::upfirdn2d(&x, &taps.unsqueeze(1), &along_y)
 }
 
 /// [`upfirdn2d`] as the reference computes it on the CPU: padding and a depthwise convolution.
@@ -180,11 +243,7 @@ pub fn upfirdn2d_reference(x: &Tensor, f: Option<&Tensor>, resampling: Resamplin
     };
     #[expect(clippy::cast_precision_loss, reason = "ndim is 1 or 2")]
     let exponent = f.dim() as f64 / 2.0;
-    let mut f = (f * gain.powf(exponent)).to_kind(y.kind());
-    if !flip_filter {
-        let dims: Vec<i64> = (0..i64::try_from(f.dim()).expect("small")).collect();
-        f = f.flip(dims.as_slice());
-    }
+    let f = correlation_kernel((f * gain.powf(exponent)).to_kind(y.kind()), flip_filter);
     let depthwise = |y: &Tensor, weight: &Tensor| {
         let shape: Vec<i64> = [c, 1].into_iter().chain(weight.size()).collect();
         let weight = weight
@@ -209,20 +268,13 @@ pub fn upfirdn2d_reference(x: &Tensor, f: Option<&Tensor>, resampling: Resamplin
 
 /// Filter without changing the size (`filter2d`).
 pub fn filter2d(x: &Tensor, f: &Tensor, padding: Padding, flip_filter: bool, gain: f64) -> Tensor {
-    let (fw, fh) = filter_size(Some(f));
-    let p = Padding::new(
-        padding.x0 + fw / 2,
-        padding.x1 + (fw - 1) / 2,
-        padding.y0 + fh / 2,
-        padding.y1 + (fh - 1) / 2,
-    );
     let resampling = Resampling {
-        padding: p,
+        padding,
         flip_filter,
         gain,
         ..Resampling::default()
     };
-    upfirdn2d(x, Some(f), resampling)
+    upfirdn2d_scaled(x, Some(f), resampling)
 }
 
 /// Upsample by `up` (`upsample2d`): output is `up`× the size.
@@ -234,23 +286,16 @@ pub fn upsample2d(
     flip_filter: bool,
     gain: f64,
 ) -> Tensor {
-    let (fw, fh) = filter_size(f);
-    let p = Padding::new(
-        padding.x0 + (fw + up.x - 1).div_euclid(2),
-        padding.x1 + (fw - up.x).div_euclid(2),
-        padding.y0 + (fh + up.y - 1).div_euclid(2),
-        padding.y1 + (fh - up.y).div_euclid(2),
-    );
     #[expect(clippy::cast_precision_loss, reason = "small factors")]
     let gain = gain * (up.x * up.y) as f64;
     let resampling = Resampling {
         up,
-        padding: p,
+        padding,
         flip_filter,
         gain,
         ..Resampling::default()
     };
-    upfirdn2d(x, f, resampling)
+    upfirdn2d_scaled(x, f, resampling)
 }
 
 /// Downsample by `down` (`downsample2d`): output is the size divided by `down`.
@@ -262,19 +307,36 @@ pub fn downsample2d(
     flip_filter: bool,
     gain: f64,
 ) -> Tensor {
-    let (fw, fh) = filter_size(f);
-    let p = Padding::new(
-        padding.x0 + (fw - down.x + 1).div_euclid(2),
-        padding.x1 + (fw - down.x).div_euclid(2),
-        padding.y0 + (fh - down.y + 1).div_euclid(2),
-        padding.y1 + (fh - down.y).div_euclid(2),
-    );
     let resampling = Resampling {
         down,
-        padding: p,
+        padding,
         flip_filter,
         gain,
         ..Resampling::default()
     };
-    upfirdn2d(x, f, resampling)
+    upfirdn2d_scaled(x, f, resampling)
+}
+
+/// [`upfirdn2d`] with `resampling.padding` widened by what the filter takes away, so that the
+/// output is the input's size · up / down — the padding of `filter2d`, `upsample2d` and
+/// `downsample2d` (where one factor is 1): per axis, `(f + up - down) // 2` before and
+/// `(f - up - down + 1) // 2` after, for a filter of `f` taps.
+fn upfirdn2d_scaled(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Tensor {
+    let (fw, fh) = filter_size(f);
+    let Resampling { up, down, .. } = resampling;
+    let p = resampling.padding;
+    let padding = Padding::new(
+        p.x0 + (fw + up.x - down.x).div_euclid(2),
+        p.x1 + (fw - up.x - down.x + 1).div_euclid(2),
+        p.y0 + (fh + up.y - down.y).div_euclid(2),
+        p.y1 + (fh - up.y - down.y + 1).div_euclid(2),
+    );
+    upfirdn2d(
+        x,
+        f,
+        Resampling {
+            padding,
+            ..resampling
+        },
+    )
 }
