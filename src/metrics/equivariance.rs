@@ -41,7 +41,7 @@ fn batch_sums(g: &Stylegan3Generator, ws: &Tensor, kind: Equivariance) -> (f64, 
         g.synthesis(ws, NoiseMode::Const, false, false)
     };
     let orig = render(&identity);
-    let resolution = g.config().img_resolution;
+    let resolution = g.config().shape.img_resolution;
     let random_shift = || {
         let t = (Tensor::rand([2], (Kind::Float, device)) * 2.0 - 1.0) * TRANSLATE_MAX;
         if kind == Equivariance::IntegerTranslation {
@@ -100,7 +100,10 @@ pub fn equivariance_psnr(
     tch::no_grad(|| {
         let mut done = 0;
         while done < num_samples {
-            let z = Tensor::randn([GENERATOR_BATCH, g.config().z_dim], (Kind::Float, device));
+            let z = Tensor::randn(
+                [GENERATOR_BATCH, g.config().shape.z_dim],
+                (Kind::Float, device),
+            );
             let c = rendering.labels(GENERATOR_BATCH);
             let ws = g.mapping(&z, &c, 1.0, false);
             let (e, m) = batch_sums(g, &ws, kind);

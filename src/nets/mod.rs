@@ -3,6 +3,7 @@
 
 pub mod discriminator;
 pub mod generator;
+pub mod kwargs;
 pub mod layers;
 pub mod mapping;
 pub mod network;

@@ -11,6 +11,8 @@ use std::cell::Cell;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
+pub use super::kwargs::MappingKwargs;
+use super::kwargs::{GeneratorShape, default_channel_base, default_channel_max};
 use super::layers::{
     BiasInit, Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected, buffer, parameter,
     randn_cpu, resample_filter,
@@ -35,13 +37,6 @@ pub enum Architecture {
     Resnet,
 }
 
-/// Mapping options of a generator (`mapping_kwargs`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct MappingKwargs {
-    /// Number of mapping layers.
-    pub num_layers: i64,
-}
-
 /// When the fused modulated convolution is used (`fused_modconv_default`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -63,16 +58,9 @@ pub enum InferenceOnly {
 /// Constructor arguments of the StyleGAN2 generator (official keyword names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stylegan2Config {
-    /// Latent size.
-    pub z_dim: i64,
-    /// Label size.
-    pub c_dim: i64,
-    /// Intermediate latent size.
-    pub w_dim: i64,
-    /// Output resolution (power of two ≥ 4).
-    pub img_resolution: i64,
-    /// Output channels.
-    pub img_channels: i64,
+    /// Latent, label and intermediate-latent sizes, resolution and channels.
+    #[serde(flatten)]
+    pub shape: GeneratorShape,
     /// Mapping options.
     #[serde(default = "default_mapping")]
     pub mapping_kwargs: MappingKwargs,
@@ -100,12 +88,6 @@ pub struct Stylegan2Config {
 fn default_mapping() -> MappingKwargs {
     MappingKwargs { num_layers: 8 }
 }
-fn default_channel_base() -> i64 {
-    32768
-}
-fn default_channel_max() -> i64 {
-    512
-}
 fn default_num_fp16_res() -> i64 {
     4
 }
@@ -126,11 +108,13 @@ impl Stylegan2Config {
         img_channels: i64,
     ) -> Stylegan2Config {
         Stylegan2Config {
-            z_dim,
-            c_dim,
-            w_dim,
-            img_resolution,
-            img_channels,
+            shape: GeneratorShape {
+                z_dim,
+                c_dim,
+                w_dim,
+                img_resolution,
+                img_channels,
+            },
             mapping_kwargs: default_mapping(),
             channel_base: default_channel_base(),
             channel_max: default_channel_max(),
@@ -149,7 +133,7 @@ impl Stylegan2Config {
     /// Resolutions of the blocks: 4, 8, …, `img_resolution`.
     pub fn block_resolutions(&self) -> Vec<i64> {
         std::iter::successors(Some(4), |r| Some(r * 2))
-            .take_while(|r| *r <= self.img_resolution)
+            .take_while(|r| *r <= self.shape.img_resolution)
             .collect()
     }
 
@@ -375,7 +359,7 @@ impl Stylegan2Generator {
                     config.channels(res / 2)
                 };
                 let out_channels = config.channels(res);
-                let is_last = res == config.img_resolution;
+                let is_last = res == config.shape.img_resolution;
                 let resample_filter = resample_filter(&path);
                 let constant = (in_channels == 0)
                     .then(|| parameter(&path, "const", &randn_cpu(&[out_channels, res, res])));
@@ -384,7 +368,7 @@ impl Stylegan2Generator {
                         &(&path / "conv0"),
                         in_channels,
                         out_channels,
-                        config.w_dim,
+                        config.shape.w_dim,
                         res,
                         2,
                         config.conv_clamp,
@@ -394,7 +378,7 @@ impl Stylegan2Generator {
                     &(&path / "conv1"),
                     out_channels,
                     out_channels,
-                    config.w_dim,
+                    config.shape.w_dim,
                     res,
                     1,
                     config.conv_clamp,
@@ -403,8 +387,8 @@ impl Stylegan2Generator {
                     ToRgb::new(
                         &(&path / "torgb"),
                         out_channels,
-                        config.img_channels,
-                        config.w_dim,
+                        config.shape.img_channels,
+                        config.shape.w_dim,
                         config.conv_clamp,
                     )
                 });
@@ -417,7 +401,8 @@ impl Stylegan2Generator {
                         Conv2dLayer::new(&(&path / "skip"), &skip)
                     });
                 SynthesisBlock {
-                    use_fp16: res >= fp16_resolution(config.img_resolution, config.num_fp16_res),
+                    use_fp16: res
+                        >= fp16_resolution(config.shape.img_resolution, config.num_fp16_res),
                     resample_filter,
                     constant,
                     conv0,
@@ -430,9 +415,9 @@ impl Stylegan2Generator {
         let mapping_config = MappingConfig {
             num_layers: config.mapping_kwargs.num_layers,
             ..MappingConfig::stylegan2(
-                config.z_dim,
-                config.c_dim,
-                config.w_dim,
+                config.shape.z_dim,
+                config.shape.c_dim,
+                config.shape.w_dim,
                 Some(config.num_ws()),
             )
         };

@@ -12,11 +12,11 @@ use std::cell::Cell;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor, nn};
 
+use super::kwargs::{GeneratorShape, MappingKwargs, default_channel_base, default_channel_max};
 use super::layers::{BiasInit, FcConfig, FcFlavor, FullyConnected, buffer, parameter, randn_cpu};
 use super::mapping::{MappingConfig, MappingNetwork};
 use super::network::{GeneratorNet, NoiseMode};
 use super::precision::Precision;
-use super::stylegan2::MappingKwargs;
 use crate::ops::filtered_lrelu::{FilteredLrelu, filtered_lrelu};
 use crate::ops::filters::design_lowpass_filter;
 use crate::ops::modconv::modulated_conv2d_sg3;
@@ -25,16 +25,9 @@ use crate::ops::upfirdn2d::Padding;
 /// Constructor arguments of the StyleGAN3 generator (official keyword names and defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stylegan3Config {
-    /// Latent size.
-    pub z_dim: i64,
-    /// Label size.
-    pub c_dim: i64,
-    /// Intermediate latent size.
-    pub w_dim: i64,
-    /// Output resolution.
-    pub img_resolution: i64,
-    /// Output channels.
-    pub img_channels: i64,
+    /// Latent, label and intermediate-latent sizes, resolution and channels.
+    #[serde(flatten)]
+    pub shape: GeneratorShape,
     /// Mapping options.
     #[serde(default = "default_mapping")]
     pub mapping_kwargs: MappingKwargs,
@@ -91,12 +84,6 @@ pub struct Stylegan3Config {
 fn default_mapping() -> MappingKwargs {
     MappingKwargs { num_layers: 2 }
 }
-fn default_channel_base() -> i64 {
-    32768
-}
-fn default_channel_max() -> i64 {
-    512
-}
 fn default_num_layers() -> i64 {
     14
 }
@@ -148,11 +135,13 @@ impl Stylegan3Config {
         img_channels: i64,
     ) -> Stylegan3Config {
         Stylegan3Config {
-            z_dim,
-            c_dim,
-            w_dim,
-            img_resolution,
-            img_channels,
+            shape: GeneratorShape {
+                z_dim,
+                c_dim,
+                w_dim,
+                img_resolution,
+                img_channels,
+            },
             mapping_kwargs: default_mapping(),
             channel_base: default_channel_base(),
             channel_max: default_channel_max(),
@@ -186,7 +175,7 @@ impl Stylegan3Config {
     )]
     pub fn schedule(&self) -> (InputSpec, Vec<LayerSpec>) {
         let last = self.num_layers;
-        let res = self.img_resolution as f64;
+        let res = self.shape.img_resolution as f64;
         let last_cutoff = res / 2.0;
         let last_stopband = last_cutoff * self.last_stopband_rel;
         let levels: Vec<Level> = (0..=last)
@@ -198,12 +187,12 @@ impl Stylegan3Config {
                 let sampling_rate = (stopband * 2.0).min(res).log2().ceil().exp2();
                 let half_width = stopband.max(sampling_rate / 2.0) - cutoff;
                 let size = if i >= last - 1 {
-                    self.img_resolution
+                    self.shape.img_resolution
                 } else {
                     sampling_rate as i64 + 2 * self.margin_size
                 };
                 let channels = if i == last {
-                    self.img_channels
+                    self.shape.img_channels
                 } else {
                     ((self.channel_base as f64 / 2.0) / cutoff)
                         .min(self.channel_max as f64)
@@ -264,7 +253,7 @@ impl Stylegan3Config {
             name: format!("L{index}_{}_{}", cur.size, cur.channels),
             is_torgb,
             is_critically_sampled,
-            use_fp16: cur.sampling_rate * (1 << self.num_fp16_res) > self.img_resolution,
+            use_fp16: cur.sampling_rate * (1 << self.num_fp16_res) > self.shape.img_resolution,
             in_channels: prev.channels,
             out_channels: cur.channels,
             in_size: prev.size,
@@ -508,7 +497,7 @@ impl SynthesisLayer {
             &(path / "affine"),
             &FcConfig {
                 bias_init: BiasInit::Scalar(1.0),
-                ..FcConfig::new(config.w_dim, spec.in_channels, FcFlavor::Sg3)
+                ..FcConfig::new(config.shape.w_dim, spec.in_channels, FcFlavor::Sg3)
             },
         );
         let k = spec.conv_kernel;
@@ -623,14 +612,19 @@ impl Stylegan3Generator {
         let root = vs.root();
         let synthesis = &root / "synthesis";
         let (input_spec, layer_specs) = config.schedule();
-        let input = SynthesisInput::new(&(&synthesis / "input"), config.w_dim, input_spec);
+        let input = SynthesisInput::new(&(&synthesis / "input"), config.shape.w_dim, input_spec);
         let layers = layer_specs
             .into_iter()
             .map(|spec| SynthesisLayer::new(&(&synthesis / spec.name.as_str()), config, spec))
             .collect();
         let mapping_config = MappingConfig {
             num_layers: config.mapping_kwargs.num_layers,
-            ..MappingConfig::stylegan3(config.z_dim, config.c_dim, config.w_dim, config.num_ws())
+            ..MappingConfig::stylegan3(
+                config.shape.z_dim,
+                config.shape.c_dim,
+                config.shape.w_dim,
+                config.num_ws(),
+            )
         };
         let mapping = MappingNetwork::new(&(&root / "mapping"), &mapping_config);
         Stylegan3Generator {
