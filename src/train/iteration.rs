@@ -76,6 +76,17 @@ pub struct IterationInputs<'a> {
     pub all_gen_c: &'a Tensor,
 }
 
+impl IterationInputs<'_> {
+    /// Phase `k`'s latents and labels (its group of `all_gen_z` and `all_gen_c`), split into the
+    /// micro-batches of `batch_gpu` rows that [`MicroBatch`] carries to the loss.
+    fn phase_latents(&self, k: usize, settings: IterationSettings) -> (Vec<Tensor>, Vec<Tensor>) {
+        let (batch, batch_gpu) = (i64::from(settings.batch), i64::from(settings.batch_gpu));
+        let group = i64::try_from(k).expect("few phases");
+        let split = |all: &Tensor| all.narrow(0, group * batch, batch).split(batch_gpu, 0);
+        (split(self.all_gen_z), split(self.all_gen_c))
+    }
+}
+
 /// Everything an iteration updates.
 pub struct TrainState {
     /// The generator.
@@ -202,106 +213,24 @@ impl TrainState {
     }
 
     /// One iteration: every phase due at this `batch_idx`, the EMA, the counters, ADA.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "the body of the official training loop in its order (phases, EMA, counters, ADA); to be split by phase with the trainer (issue #15)"
-    )]
     pub fn iterate(&mut self, inputs: &IterationInputs<'_>) {
         let settings = self.settings;
-        let (batch, batch_gpu) = (i64::from(settings.batch), i64::from(settings.batch_gpu));
-        let real_img = inputs.real_img.split(batch_gpu, 0);
-        let real_c = inputs.real_c.split(batch_gpu, 0);
+        let batch_gpu = i64::from(settings.batch_gpu);
+        let reals = (
+            inputs.real_img.split(batch_gpu, 0),
+            inputs.real_c.split(batch_gpu, 0),
+        );
+        // Drawn once per iteration, before any phase (see `ReplicaMode::iteration_base`).
         let seed_base = self.mode.iteration_base();
         let phases = self.phases.clone();
         for (k, phase) in phases.iter().enumerate() {
-            if !self
+            if self
                 .progress
                 .batch_idx
                 .is_multiple_of(u64::from(phase.interval))
             {
-                continue;
-            }
-            let group = i64::try_from(k).expect("few phases");
-            let gen_z = inputs
-                .all_gen_z
-                .narrow(0, group * batch, batch)
-                .split(batch_gpu, 0);
-            let gen_c = inputs
-                .all_gen_c
-                .narrow(0, group * batch, batch)
-                .split(batch_gpu, 0);
-            let trained = ReplicaView {
-                device: self.g.var_store().device(),
-                g: &self.g,
-                d: &self.d,
-                augment: self.augment.as_ref(),
-                g_tensors: &self.g_tensors,
-                d_tensors: &self.d_tensors,
-            };
-            let augment_p = self.augment.as_ref().map(|a| a.p);
-            for replica in &mut self.replicas {
-                replica.receive(&trained, self.changed, self.mode, augment_p);
-            }
-            self.changed = Changed::NONE;
-            let views: Vec<ReplicaView<'_>> = std::iter::once(trained)
-                .chain(self.replicas.iter().map(Replica::view))
-                .take(real_img.len())
-                .collect();
-            let trains_g = phase.phase.is_generator();
-            for view in &views {
-                view.trained(trains_g).clear_gradients();
-                view.trained(trains_g).set_requires_grad(true);
-            }
-            let mut running = RunningStatistics::start(self.mode, &self.loss.pl_mean, &views);
-            for r in 0..real_img.len() {
-                let view = &views[r % views.len()];
-                running.switch_to(r % views.len(), &views, &mut self.loss.pl_mean);
-                if let Some(base) = seed_base {
-                    tch::manual_seed(ReplicaMode::micro_batch_seed(base, k, r));
-                }
-                let on_replica = |t: &Tensor| t.to_device(view.device);
-                let (real_img, real_c) = (on_replica(&real_img[r]), on_replica(&real_c[r]));
-                let (gen_z, gen_c) = (on_replica(&gen_z[r]), on_replica(&gen_c[r]));
-                let micro = MicroBatch {
-                    real_img: &real_img,
-                    real_c: &real_c,
-                    gen_z: &gen_z,
-                    gen_c: &gen_c,
-                };
-                let nets = Networks {
-                    generator: view.g,
-                    discriminator: view.d,
-                    augment: view.augment.map(|a| a as &dyn Augmenter),
-                };
-                let mut collectors = vec![&mut self.stats, &mut self.ada_stats];
-                self.loss.accumulate_gradients(
-                    phase.phase,
-                    &nets,
-                    &micro,
-                    f64::from(phase.interval),
-                    self.progress.cur_nimg,
-                    &mut collectors,
-                );
-            }
-            running.finish(&views, &mut self.loss.pl_mean);
-            for view in &views {
-                view.trained(trains_g).set_requires_grad(false);
-            }
-            let params = views[0].trained(trains_g);
-            for view in &views[1..] {
-                add_gradients(params, view.trained(trains_g));
-            }
-            sanitize_gradients(&params.named);
-            let optimizer = if trains_g {
-                &mut self.g_opt
-            } else {
-                &mut self.d_opt
-            };
-            optimizer.step(&params.named);
-            if trains_g {
-                self.changed.g = true;
-            } else {
-                self.changed.d = true;
+                let fakes = inputs.phase_latents(k, settings);
+                self.run_phase((k, phase), seed_base, &reals, &fakes);
             }
         }
         let beta = ema_beta(
@@ -314,6 +243,92 @@ impl TrainState {
         self.progress.cur_nimg += u64::from(settings.batch);
         self.progress.batch_idx += 1;
         self.adjust_augment();
+    }
+
+    /// Phase `k` of this iteration: bring the replicas up to date, accumulate the gradients of
+    /// every micro-batch (`reals` and `fakes` split into `batch_gpu` rows, dealt round-robin to the
+    /// replicas), sum them into the trained networks and step their optimizer. `seed_base` is
+    /// the iteration's draw for independent replicas.
+    fn run_phase(
+        &mut self,
+        (k, phase): (usize, &PhaseSpec),
+        seed_base: Option<u64>,
+        reals: &(Vec<Tensor>, Vec<Tensor>),
+        fakes: &(Vec<Tensor>, Vec<Tensor>),
+    ) {
+        let trained = ReplicaView {
+            device: self.g.var_store().device(),
+            g: &self.g,
+            d: &self.d,
+            augment: self.augment.as_ref(),
+            g_tensors: &self.g_tensors,
+            d_tensors: &self.d_tensors,
+        };
+        let augment_p = self.augment.as_ref().map(|a| a.p);
+        for replica in &mut self.replicas {
+            replica.receive(&trained, self.changed, self.mode, augment_p);
+        }
+        self.changed = Changed::NONE;
+        let views: Vec<ReplicaView<'_>> = std::iter::once(trained)
+            .chain(self.replicas.iter().map(Replica::view))
+            .take(reals.0.len())
+            .collect();
+        let trains_g = phase.phase.is_generator();
+        for view in &views {
+            view.trained(trains_g).clear_gradients();
+            view.trained(trains_g).set_requires_grad(true);
+        }
+        let mut running = RunningStatistics::start(self.mode, &self.loss.pl_mean, &views);
+        for r in 0..reals.0.len() {
+            let view = &views[r % views.len()];
+            running.switch_to(r % views.len(), &views, &mut self.loss.pl_mean);
+            if let Some(base) = seed_base {
+                tch::manual_seed(ReplicaMode::micro_batch_seed(base, k, r));
+            }
+            let on_replica = |t: &Tensor| t.to_device(view.device);
+            let (real_img, real_c) = (on_replica(&reals.0[r]), on_replica(&reals.1[r]));
+            let (gen_z, gen_c) = (on_replica(&fakes.0[r]), on_replica(&fakes.1[r]));
+            let micro = MicroBatch {
+                real_img: &real_img,
+                real_c: &real_c,
+                gen_z: &gen_z,
+                gen_c: &gen_c,
+            };
+            let nets = Networks {
+                generator: view.g,
+                discriminator: view.d,
+                augment: view.augment.map(|a| a as &dyn Augmenter),
+            };
+            let mut collectors = vec![&mut self.stats, &mut self.ada_stats];
+            self.loss.accumulate_gradients(
+                phase.phase,
+                &nets,
+                &micro,
+                f64::from(phase.interval),
+                self.progress.cur_nimg,
+                &mut collectors,
+            );
+        }
+        running.finish(&views, &mut self.loss.pl_mean);
+        for view in &views {
+            view.trained(trains_g).set_requires_grad(false);
+        }
+        let params = views[0].trained(trains_g);
+        for view in &views[1..] {
+            add_gradients(params, view.trained(trains_g));
+        }
+        sanitize_gradients(&params.named);
+        let optimizer = if trains_g {
+            &mut self.g_opt
+        } else {
+            &mut self.d_opt
+        };
+        optimizer.step(&params.named);
+        if trains_g {
+            self.changed.g = true;
+        } else {
+            self.changed.d = true;
+        }
     }
 
     /// ADA: every `ada_interval` iterations move `p` toward the target by the sign of
