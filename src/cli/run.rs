@@ -190,7 +190,8 @@ fn submit_to_slurm(
         manifest: args.manifest.clone(),
         cpu,
     };
-    let submissions = submit(pending_runs, &options).map_err(Error::Environment)?;
+    let submissions =
+        submit(pending_runs, &options).map_err(|e| Error::Environment(e.to_string()))?;
     for submission in submissions {
         ui::println(&format!(
             "submitted job array {} ({} tasks): {}",
