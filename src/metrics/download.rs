@@ -114,7 +114,7 @@ pub enum VerifyError {
     ProbeCount {
         /// How many it gives.
         got: i64,
-        /// [`PROBE_FEATURES`]'s length.
+        /// How many it should give.
         want: i64,
     },
     /// Its probe features are not Inception-v3's.
