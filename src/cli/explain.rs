@@ -73,7 +73,7 @@ fn flatten(prefix: &str, value: &serde_json::Value, out: &mut Vec<(String, Strin
 /// Run `kimg explain`.
 pub(crate) fn run(args: &ExplainArgs) -> Result<ExitCode, Error> {
     let dir = find_run(&args.run, &args.runs_dir)?;
-    let record = RunRecord::read(&dir).map_err(Error::Usage)?;
+    let record = RunRecord::read(&dir).map_err(|e| Error::Usage(e.to_string()))?;
     let document = std::fs::read(dir.join(IDENTITY_FILE))
         .map_err(|e| Error::io(format!("reading {}", dir.join(IDENTITY_FILE).display()), e))?;
     let hash: String = Sha256::digest(&document)

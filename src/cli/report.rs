@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use crate::error::Error;
 use crate::metrics::plot::{Curve, Panel, write_plots};
-use crate::metrics::report::{ReportMetric, RunReport, table};
+use crate::metrics::report::{ReportMetric, ReportRow, table};
 use crate::schedule::plan;
 use crate::snapshot::name::latest_snapshot_kimg;
 use crate::ui;
@@ -28,11 +28,11 @@ pub(crate) struct ReportArgs {
 pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
     let planned = plan(&args.manifest, &[], &args.runs_dir)?;
     let metric = ReportMetric::parse(&args.metric);
-    let runs: Vec<RunReport> = planned
+    let runs: Vec<ReportRow> = planned
         .iter()
         .map(|p| {
             let varies = p.run.short_description();
-            RunReport {
+            ReportRow {
                 hash: p.identity.short().to_string(),
                 label: if varies.is_empty() {
                     p.identity.short().to_string()

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use crate::error::{EXIT_INTERRUPTED, Error};
 use crate::manifest::Override;
-use crate::schedule::local::{Devices, LocalOptions, RunEnd, end_text, run_local};
+use crate::schedule::local::{Devices, LocalOptions, RunEnd, run_local};
+use crate::schedule::reporter::ProgressReporter;
 use crate::schedule::slurm::{SlurmOptions, submit};
 use crate::schedule::{PlannedRun, plan};
 use crate::signals::stop_flag;
@@ -189,7 +190,8 @@ fn submit_to_slurm(
         manifest: args.manifest.clone(),
         cpu,
     };
-    let submissions = submit(pending_runs, &options).map_err(Error::Environment)?;
+    let submissions =
+        submit(pending_runs, &options).map_err(|e| Error::Environment(e.to_string()))?;
     for submission in submissions {
         ui::println(&format!(
             "submitted job array {} ({} tasks): {}",
@@ -230,12 +232,13 @@ fn run_here(
         manifest: args.manifest.clone(),
     };
     let stop = stop_flag();
-    let reports = run_local(runs, pending, &options, &stop);
+    let mut reporter = ProgressReporter::new(pending.len());
+    let outcomes = run_local(runs, pending, &options, &stop, &mut reporter);
     let mut text = format!("\n{} runs of `{experiment}`:\n", runs.len());
     let (mut failed, mut interrupted) = (0, 0);
-    for report in &reports {
-        let run = &runs[report.index];
-        match &report.end {
+    for outcome in &outcomes {
+        let run = &runs[outcome.index];
+        match &outcome.end {
             RunEnd::Failed { .. } => failed += 1,
             RunEnd::Interrupted | RunEnd::NotStarted => interrupted += 1,
             RunEnd::Done => {}
@@ -243,9 +246,9 @@ fn run_here(
         text.push_str(&format!(
             "{}  {}{}\n",
             label(run),
-            end_text(&report.end),
-            if report.attempts > 1 {
-                format!(" ({} attempts)", report.attempts)
+            outcome.end.text(),
+            if outcome.attempts > 1 {
+                format!(" ({} attempts)", outcome.attempts)
             } else {
                 String::new()
             }
@@ -255,7 +258,7 @@ fn run_here(
     if failed > 0 {
         return Err(Error::RunFailed(format!(
             "{failed} of {} runs failed (details in each run's {})",
-            reports.len(),
+            outcomes.len(),
             crate::run_files::WORKER_LOG
         )));
     }

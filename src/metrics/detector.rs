@@ -318,7 +318,7 @@ impl Detector {
                 let arguments = self
                     .signature
                     .arguments(repeat_gray(&images), output.keywords())
-                    .map_err(failed)?;
+                    .map_err(|e| failed(e.to_string()))?;
                 self.module
                     .forward_is(&arguments)
                     .and_then(Tensor::try_from)

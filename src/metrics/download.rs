@@ -103,6 +103,76 @@ const PROBE_FEATURES: [f32; 64] = [
     0.26195687,
 ];
 
+/// Why a file is not the detector it should be.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    /// It does not load, or its forward pass fails.
+    #[error(transparent)]
+    Detector(#[from] MetricError),
+    /// Inception-v3 gives another number of probe features.
+    #[error("it computes {got} probe features instead of {want}")]
+    ProbeCount {
+        /// How many it gives.
+        got: i64,
+        /// How many it should give.
+        want: i64,
+    },
+    /// Its probe features are not Inception-v3's.
+    #[error(
+        "its features differ from Inception-v3's (relative difference {difference:.2e} > \
+         {tolerance:.0e})",
+        tolerance = PROBE_TOLERANCE
+    )]
+    NotInception {
+        /// Largest difference relative to the features' largest magnitude.
+        difference: f64,
+    },
+    /// VGG16 gives features of another shape.
+    #[error("it computes features of shape {got:?} instead of {want:?}")]
+    FeatureShape {
+        /// The shape it gives.
+        got: Vec<i64>,
+        /// `[probe images, 4096]`.
+        want: [i64; 2],
+    },
+    /// VGG16's probe features are not finite, or equal for different images.
+    #[error("its features of the probe images are not finite and distinct")]
+    Degenerate,
+}
+
+/// Why a detector could not be downloaded and kept.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// The request failed.
+    #[error(transparent)]
+    Request(#[from] ureq::Error),
+    /// Receiving the body failed.
+    #[error(transparent)]
+    Receive(std::io::Error),
+    /// A file could not be created, written or moved.
+    #[error("{doing} {path}: {source}")]
+    Io {
+        /// What was done (`creating`, `writing`, `moving it to`).
+        doing: &'static str,
+        /// To which file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The download is not the network.
+    #[error("the downloaded file is wrong: {0}")]
+    Wrong(VerifyError),
+}
+
+/// The error maker for `doing` something with `path`.
+fn io_error(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> DownloadError {
+    move |source| DownloadError::Io {
+        doing,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// The URL to download `network` from, or `None` when downloading is turned off.
 pub fn download_url(network: Network) -> Option<String> {
     match std::env::var(network.url_variable()) {
@@ -140,8 +210,8 @@ pub fn probe_features(detector: &Detector) -> Result<Tensor, MetricError> {
 
 /// Check that `path` holds `network`: it loads as the official module, and its probe features
 /// are the expected ones (see the module doc).
-pub fn verify(network: Network, path: &Path) -> Result<(), String> {
-    let detector = Detector::load(path, network, Device::Cpu).map_err(|e| e.to_string())?;
+pub fn verify(network: Network, path: &Path) -> Result<(), VerifyError> {
+    let detector = Detector::load(path, network, Device::Cpu)?;
     match network {
         Network::Inception => verify_inception(&detector),
         Network::Vgg16 => verify_vgg16(&detector),
@@ -149,63 +219,54 @@ pub fn verify(network: Network, path: &Path) -> Result<(), String> {
 }
 
 /// Inception-v3's probe features must equal [`PROBE_FEATURES`].
-fn verify_inception(detector: &Detector) -> Result<(), String> {
-    let got = probe_features(detector).map_err(|e| e.to_string())?;
+fn verify_inception(detector: &Detector) -> Result<(), VerifyError> {
+    let got = probe_features(detector)?;
     let want = Tensor::from_slice(&PROBE_FEATURES);
     if got.size() != want.size() {
-        return Err(format!(
-            "it computes {} probe features instead of {}",
-            got.size()[0],
-            want.size()[0]
-        ));
+        return Err(VerifyError::ProbeCount {
+            got: got.size()[0],
+            want: want.size()[0],
+        });
     }
     let scale = want.abs().max().double_value(&[]);
     let error = (&got - &want).abs().max().double_value(&[]) / scale;
     if error.is_finite() && error <= PROBE_TOLERANCE {
         Ok(())
     } else {
-        Err(format!(
-            "its features differ from Inception-v3's (relative difference {error:.2e} > \
-             {PROBE_TOLERANCE:.0e})"
-        ))
+        Err(VerifyError::NotInception { difference: error })
     }
 }
 
 /// VGG16's probe features must be finite, 4096-d, and differ between the probe images.
-fn verify_vgg16(detector: &Detector) -> Result<(), String> {
-    let features = detector
-        .features(&probe_images())
-        .map_err(|e| e.to_string())?;
+fn verify_vgg16(detector: &Detector) -> Result<(), VerifyError> {
+    let features = detector.features(&probe_images())?;
     let want = [PROBE_IMAGES, Network::Vgg16.feature_dim()];
     if features.size() != want {
-        return Err(format!(
-            "it computes features of shape {:?} instead of {want:?}",
-            features.size()
-        ));
+        return Err(VerifyError::FeatureShape {
+            got: features.size(),
+            want,
+        });
     }
     let finite = features.isfinite().all().int64_value(&[]) == 1;
     let distinct = !features.get(0).equal(&features.get(1));
     if finite && distinct {
         Ok(())
     } else {
-        Err("its features of the probe images are not finite and distinct".to_string())
+        Err(VerifyError::Degenerate)
     }
 }
 
 /// Download `network` from `url` into `cache`, check it with [`verify`], and keep it under its
 /// official file name; the error says why not.
-pub fn download(network: Network, url: &str, cache: &Path) -> Result<PathBuf, String> {
-    std::fs::create_dir_all(cache).map_err(|e| format!("creating {}: {e}", cache.display()))?;
+pub fn download(network: Network, url: &str, cache: &Path) -> Result<PathBuf, DownloadError> {
+    std::fs::create_dir_all(cache).map_err(io_error("creating", cache))?;
     let name = network.official_file();
     let destination = cache.join(name);
     let partial = cache.join(format!("{name}.part-{}", std::process::id()));
     let result = fetch(url, &partial)
+        .and_then(|()| verify(network, &partial).map_err(DownloadError::Wrong))
         .and_then(|()| {
-            verify(network, &partial).map_err(|e| format!("the downloaded file is wrong: {e}"))
-        })
-        .and_then(|()| {
-            std::fs::rename(&partial, &destination)
-                .map_err(|e| format!("moving it to {}: {e}", destination.display()))
+            std::fs::rename(&partial, &destination).map_err(io_error("moving it to", &destination))
         });
     if let Err(reason) = result {
         let _ = std::fs::remove_file(&partial);
@@ -220,30 +281,28 @@ pub fn download(network: Network, url: &str, cache: &Path) -> Result<PathBuf, St
 }
 
 /// Stream `url` into `path` with a progress bar.
-fn fetch(url: &str, path: &Path) -> Result<(), String> {
+fn fetch(url: &str, path: &Path) -> Result<(), DownloadError> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_connect(Some(Duration::from_secs(20)))
         .timeout_recv_body(Some(Duration::from_secs(120)))
         .build()
         .into();
-    let mut response = agent.get(url).call().map_err(|e| e.to_string())?;
+    let mut response = agent.get(url).call()?;
     let length = response.body().content_length();
     let mut reader = response.body_mut().as_reader();
-    let mut file =
-        std::fs::File::create(path).map_err(|e| format!("creating {}: {e}", path.display()))?;
+    let mut file = std::fs::File::create(path).map_err(io_error("creating", path))?;
     let progress = crate::ui::progress_bar("bytes");
     progress.set_length(length.unwrap_or(0));
     let mut buffer = vec![0u8; 1 << 16];
     loop {
-        let n = reader.read(&mut buffer).map_err(|e| e.to_string())?;
+        let n = reader.read(&mut buffer).map_err(DownloadError::Receive)?;
         if n == 0 {
             break;
         }
         file.write_all(&buffer[..n])
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            .map_err(io_error("writing", path))?;
         progress.inc(u64::try_from(n).expect("fits"));
     }
     progress.finish_and_clear();
-    file.sync_all()
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+    file.sync_all().map_err(io_error("writing", path))
 }

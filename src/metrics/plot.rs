@@ -60,18 +60,55 @@ fn register_font() {
     });
 }
 
+/// What plotters reports when drawing on a bitmap fails.
+pub type BitmapDrawError =
+    DrawingAreaErrorKind<<BitMapBackend<'static> as DrawingBackend>::ErrorType>;
+
+/// What plotters reports when drawing an SVG fails.
+pub type SvgDrawError = DrawingAreaErrorKind<<SVGBackend<'static> as DrawingBackend>::ErrorType>;
+
 /// Why a plot could not be drawn or written.
 #[derive(Debug, thiserror::Error)]
-#[error("plotting `{path}`: {reason}")]
-pub struct PlotError {
-    /// The output file.
-    pub path: String,
-    /// What failed.
-    pub reason: String,
+pub enum PlotError {
+    /// Drawing the PNG's pixels failed.
+    #[error("plotting `{path}`: {source}")]
+    Bitmap {
+        /// The output file.
+        path: PathBuf,
+        /// What plotters says.
+        source: BitmapDrawError,
+    },
+    /// Drawing the SVG failed.
+    #[error("plotting `{path}`: {source}")]
+    Svg {
+        /// The output file.
+        path: PathBuf,
+        /// What plotters says.
+        source: SvgDrawError,
+    },
+    /// Encoding the PNG failed.
+    #[error("plotting `{path}`: {source}")]
+    Encode {
+        /// The output file.
+        path: PathBuf,
+        /// What the encoder says.
+        source: image::ImageError,
+    },
+    /// Writing the file failed.
+    #[error("plotting `{path}`: {source}")]
+    Write {
+        /// The output file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
 }
 
 /// Draw `panel` onto `area`.
-fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<(), String> {
+fn draw<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let curves: Vec<&Curve> = panel
         .curves
         .iter()
@@ -94,21 +131,19 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Res
     } else {
         y_max.abs().max(1.0) * 0.1
     };
-    area.fill(&WHITE).map_err(|e| e.to_string())?;
+    area.fill(&WHITE)?;
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, (FONT, 20))
         .margin(16)
         .x_label_area_size(40)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.0..x_max * 1.02, (y_min - pad)..(y_max + pad))
-        .map_err(|e| e.to_string())?;
+        .build_cartesian_2d(0.0..x_max * 1.02, (y_min - pad)..(y_max + pad))?;
     chart
         .configure_mesh()
         .x_desc("kimg")
         .y_desc(&panel.y_name)
         .label_style((FONT, 14))
-        .draw()
-        .map_err(|e| e.to_string())?;
+        .draw()?;
     for (i, curve) in curves.iter().enumerate() {
         let (r, g, b) = CURVE_COLOURS[i % CURVE_COLOURS.len()];
         let colour = RGBColor(r, g, b);
@@ -116,20 +151,17 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Res
             .draw_series(LineSeries::new(
                 curve.points.iter().copied(),
                 colour.stroke_width(2),
-            ))
-            .map_err(|e| e.to_string())?
+            ))?
             .label(curve.label.clone())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
             });
-        chart
-            .draw_series(
-                curve
-                    .points
-                    .iter()
-                    .map(|&p| Circle::new(p, 4, colour.filled())),
-            )
-            .map_err(|e| e.to_string())?;
+        chart.draw_series(
+            curve
+                .points
+                .iter()
+                .map(|&p| Circle::new(p, 4, colour.filled())),
+        )?;
     }
     chart
         .configure_series_labels()
@@ -137,37 +169,36 @@ fn draw<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Res
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .position(SeriesLabelPosition::UpperRight)
-        .draw()
-        .map_err(|e| e.to_string())?;
-    area.present().map_err(|e| e.to_string())
-}
-
-/// The error maker for a file.
-fn failed(path: &Path) -> impl Fn(String) -> PlotError {
-    let path = path.display().to_string();
-    move |reason| PlotError {
-        path: path.clone(),
-        reason,
-    }
+        .draw()?;
+    area.present()
 }
 
 /// Draw with `paint` on a `size` bitmap and write it to `png` atomically.
 fn write_png(
     png: &Path,
     size: (u32, u32),
-    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+    paint: impl FnOnce(&DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), BitmapDrawError>,
 ) -> Result<(), PlotError> {
     let (width, height) = size;
     let mut buffer = vec![0u8; (width * height * 3) as usize];
     {
         let area = BitMapBackend::with_buffer(&mut buffer, size).into_drawing_area();
-        paint(&area).map_err(failed(png))?;
+        paint(&area).map_err(|source| PlotError::Bitmap {
+            path: png.to_path_buf(),
+            source,
+        })?;
     }
     let mut encoded = Vec::new();
     image::codecs::png::PngEncoder::new(&mut encoded)
         .write_image(&buffer, width, height, image::ExtendedColorType::Rgb8)
-        .map_err(|e| failed(png)(e.to_string()))?;
-    crate::fsutil::atomic_write(png, &encoded).map_err(|e| failed(png)(e.to_string()))
+        .map_err(|source| PlotError::Encode {
+            path: png.to_path_buf(),
+            source,
+        })?;
+    crate::fsutil::atomic_write(png, &encoded).map_err(|source| PlotError::Write {
+        path: png.to_path_buf(),
+        source,
+    })
 }
 
 /// Write `panel` as `<stem>.png` and `<stem>.svg` ([`SIZE`]); returns both paths.
@@ -179,9 +210,15 @@ pub fn write_plots(stem: &Path, panel: &Panel) -> Result<[PathBuf; 2], PlotError
     let mut text = String::new();
     {
         let area = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
-        draw(&area, panel).map_err(failed(&svg))?;
+        draw(&area, panel).map_err(|source| PlotError::Svg {
+            path: svg.clone(),
+            source,
+        })?;
     }
-    crate::fsutil::atomic_write(&svg, text.as_bytes()).map_err(|e| failed(&svg)(e.to_string()))?;
+    crate::fsutil::atomic_write(&svg, text.as_bytes()).map_err(|source| PlotError::Write {
+        path: svg.clone(),
+        source,
+    })?;
     Ok([png, svg])
 }
 
@@ -196,7 +233,7 @@ pub fn write_figure(png: &Path, panels: &[Panel]) -> Result<(), PlotError> {
             draw(cell, panel)?;
         }
         for cell in cells.iter().skip(panels.len()) {
-            cell.fill(&WHITE).map_err(|e| e.to_string())?;
+            cell.fill(&WHITE)?;
         }
         Ok(())
     })

@@ -86,9 +86,9 @@ impl ReportMetric {
     }
 }
 
-/// One run in the report.
+/// One run's row in the sweep report.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunReport {
+pub struct ReportRow {
     /// The run's short hash.
     pub hash: String,
     /// What varies in this run (`gamma2-batch32`), or the directory name.
@@ -102,7 +102,7 @@ pub struct RunReport {
 }
 
 /// The table: one line per run with the best and latest values, the best run marked `*`.
-pub fn table(metric: &ReportMetric, runs: &[RunReport]) -> String {
+pub fn table(metric: &ReportMetric, runs: &[ReportRow]) -> String {
     let best_overall = runs
         .iter()
         .enumerate()
@@ -147,12 +147,12 @@ pub fn table(metric: &ReportMetric, runs: &[RunReport]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ReportMetric, RunReport, table};
+    use super::{ReportMetric, ReportRow, table};
 
     #[test]
     fn the_best_run_is_marked() {
         let metric = ReportMetric::parse("fid50k_full");
-        let run = |hash: &str, history: Vec<(f64, f64)>| RunReport {
+        let run = |hash: &str, history: Vec<(f64, f64)>| ReportRow {
             hash: hash.into(),
             label: format!("gamma{hash}"),
             state: "done".into(),

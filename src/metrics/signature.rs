@@ -11,6 +11,64 @@ use std::path::Path;
 
 use tch::{IValue, Tensor};
 
+/// Why a `forward` signature could not be read, or keywords not laid out by it.
+#[derive(Debug, thiserror::Error)]
+pub enum SignatureError {
+    /// The file could not be opened or read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The file is no zip archive.
+    #[error("not an archive: {0}")]
+    NotArchive(zip::result::ZipError),
+    /// An entry of the archive could not be opened.
+    #[error(transparent)]
+    Entry(zip::result::ZipError),
+    /// The archive has no top-level `data.pkl`.
+    #[error("the archive has no data.pkl")]
+    NoDataPkl,
+    /// `data.pkl` does not name the module's class first.
+    #[error("data.pkl does not start with the module's class")]
+    NoClass,
+    /// The class's code file is missing from the archive.
+    #[error("{code}: {source}")]
+    CodeMissing {
+        /// The code file's name in the archive.
+        code: String,
+        /// The cause.
+        source: zip::result::ZipError,
+    },
+    /// The class's code file could not be read.
+    #[error("{code}: {source}")]
+    CodeUnreadable {
+        /// The code file's name in the archive.
+        code: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The code file has no `forward` of the class.
+    #[error("{code} has no forward of {class}")]
+    NoForward {
+        /// The code file's name in the archive.
+        code: String,
+        /// The class.
+        class: String,
+    },
+    /// A keyword is no parameter of `forward`.
+    #[error("its forward has no parameter `{0}`")]
+    NoParameter(String),
+    /// A parameter before the last keyword has a default kimg cannot express.
+    #[error("cannot pass the default `{default}` of parameter `{parameter}`")]
+    UnsupportedDefault {
+        /// The default, as written in the code.
+        default: String,
+        /// The parameter.
+        parameter: String,
+    },
+    /// A parameter before the last keyword has no default.
+    #[error("parameter `{0}` has no default")]
+    NoDefault(String),
+}
+
 /// One parameter of `forward` after `self`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parameter {
@@ -29,32 +87,37 @@ pub struct Signature {
 impl Signature {
     /// The `forward` signature of the TorchScript archive at `path`. Archives whose code cannot be
     /// read (none is expected) give an error naming the reason.
-    pub fn read(path: &Path) -> Result<Signature, String> {
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        let mut archive = zip::ZipArchive::new(file).map_err(|e| format!("not an archive: {e}"))?;
+    pub fn read(path: &Path) -> Result<Signature, SignatureError> {
+        let file = std::fs::File::open(path)?;
+        let mut archive = zip::ZipArchive::new(file).map_err(SignatureError::NotArchive)?;
         let names: Vec<String> = archive.file_names().map(str::to_string).collect();
         let data_pkl = names
             .iter()
             .find(|n| n.ends_with("/data.pkl") && n.matches('/').count() == 1)
-            .ok_or("the archive has no data.pkl")?;
+            .ok_or(SignatureError::NoDataPkl)?;
         let prefix = data_pkl.trim_end_matches("data.pkl").to_string();
         let mut head = Vec::new();
         archive
             .by_name(data_pkl)
-            .map_err(|e| e.to_string())?
+            .map_err(SignatureError::Entry)?
             .take(512)
-            .read_to_end(&mut head)
-            .map_err(|e| e.to_string())?;
-        let class = top_class(&head).ok_or("data.pkl does not start with the module's class")?;
+            .read_to_end(&mut head)?;
+        let class = top_class(&head).ok_or(SignatureError::NoClass)?;
         let module = class.rsplit_once('.').map_or("", |(module, _)| module);
         let code = format!("{prefix}code/{}.py", module.replace('.', "/"));
         let mut text = String::new();
         archive
             .by_name(&code)
-            .map_err(|e| format!("{code}: {e}"))?
+            .map_err(|source| SignatureError::CodeMissing {
+                code: code.clone(),
+                source,
+            })?
             .read_to_string(&mut text)
-            .map_err(|e| format!("{code}: {e}"))?;
-        Signature::parse(&text, &class).ok_or_else(|| format!("{code} has no forward of {class}"))
+            .map_err(|source| SignatureError::CodeUnreadable {
+                code: code.clone(),
+                source,
+            })?;
+        Signature::parse(&text, &class).ok_or(SignatureError::NoForward { code, class })
     }
 
     /// The signature of `class`'s `forward` in TorchScript code `text`
@@ -116,7 +179,7 @@ impl Signature {
         &self,
         input: Tensor,
         keywords: &[(&str, bool)],
-    ) -> Result<Vec<IValue>, String> {
+    ) -> Result<Vec<IValue>, SignatureError> {
         let mut last = 0;
         for (keyword, _) in keywords {
             let position = self
@@ -124,7 +187,7 @@ impl Signature {
                 .iter()
                 .position(|p| p.name == *keyword)
                 .filter(|&position| position > 0)
-                .ok_or_else(|| format!("its forward has no parameter `{keyword}`"))?;
+                .ok_or_else(|| SignatureError::NoParameter((*keyword).to_string()))?;
             last = last.max(position);
         }
         let mut arguments = vec![IValue::Tensor(input)];
@@ -132,14 +195,14 @@ impl Signature {
             let given = keywords.iter().find(|(k, _)| *k == parameter.name);
             arguments.push(match (given, parameter.default.as_deref()) {
                 (Some(&(_, value)), _) => IValue::Bool(value),
-                (None, Some(default)) => literal(default).ok_or_else(|| {
-                    format!(
-                        "cannot pass the default `{default}` of parameter `{}`",
-                        parameter.name
-                    )
-                })?,
+                (None, Some(default)) => {
+                    literal(default).ok_or_else(|| SignatureError::UnsupportedDefault {
+                        default: default.to_string(),
+                        parameter: parameter.name.clone(),
+                    })?
+                }
                 (None, None) => {
-                    return Err(format!("parameter `{}` has no default", parameter.name));
+                    return Err(SignatureError::NoDefault(parameter.name.clone()));
                 }
             });
         }
@@ -201,14 +264,16 @@ mod tests {
         // `size`'s tuple default has no IValue here, so no keyword after it can be passed.
         let error = signature
             .arguments(input(), &[("return_features", true)])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("`(2, 3)`") && error.contains("`size`"),
             "{error}"
         );
         let error = signature
             .arguments(input(), &[("return_lpips", true)])
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("no parameter `return_lpips`"), "{error}");
     }
 

@@ -19,6 +19,27 @@ use crate::fsutil::atomic_write;
 use crate::run_files::{CONFIG_FILE, IDENTITY_FILE, RECORD_FILE};
 use crate::sweep::{RunSpec, SweptValue};
 
+/// Why `run.toml` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// `run.toml`.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is no record.
+    #[error("{path}: {source}")]
+    Parse {
+        /// `run.toml`.
+        path: PathBuf,
+        /// What the TOML parser says.
+        source: toml::de::Error,
+    },
+}
+
 /// `[run]` of `run.toml`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
@@ -125,11 +146,12 @@ impl RunRecord {
     }
 
     /// Read `dir/run.toml`.
-    pub fn read(dir: &Path) -> Result<RunRecord, String> {
+    pub fn read(dir: &Path) -> Result<RunRecord, RecordError> {
         let path = dir.join(RECORD_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|source| RecordError::Parse { path, source }),
+            Err(source) => Err(RecordError::Read { path, source }),
+        }
     }
 }
 

@@ -6,6 +6,9 @@
 //! devices each (exposed through `CUDA_VISIBLE_DEVICES`), or onto `--max-parallel` CPU slots.
 //! One run's failure never stops the others; what happens next depends on how it failed (see
 //! [`FailureKind`]).
+//!
+//! The runner prints nothing: it tells a [`Reporter`] what happens, as [`LocalEvent`]s, and
+//! [`super::reporter::ProgressReporter`] turns them into progress bars and lines.
 
 use std::collections::VecDeque;
 use std::os::unix::process::CommandExt as _;
@@ -14,8 +17,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::PlannedRun;
 use crate::run::status::{FailureKind, RunStatus};
@@ -63,9 +64,35 @@ pub enum RunEnd {
     NotStarted,
 }
 
-/// A run's end, by index into the planned runs.
+impl RunEnd {
+    /// The end in one word: `done`, `stopped`, `failed` or `skipped`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            RunEnd::Done => "done",
+            RunEnd::Interrupted => "stopped",
+            RunEnd::Failed { .. } => "failed",
+            RunEnd::NotStarted => "skipped",
+        }
+    }
+
+    /// The end in words, a failure with its kind: `out of memory: CUDA out of memory…`.
+    pub fn text(&self) -> String {
+        match self {
+            RunEnd::Failed { kind, message } => format!(
+                "{}: {message}",
+                serde_json::to_value(kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
+                    .unwrap_or_default()
+            ),
+            other => other.word().to_string(),
+        }
+    }
+}
+
+/// How one run ended in this invocation, by index into the planned runs.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RunReport {
+pub struct RunOutcome {
     /// Index into the runs given to [`run_local`].
     pub index: usize,
     /// How it ended.
@@ -74,258 +101,310 @@ pub struct RunReport {
     pub attempts: u32,
 }
 
+/// What happens while [`run_local`] works, in the order it happens; a [`Reporter`] shows it.
+#[derive(Debug)]
+pub enum LocalEvent<'a> {
+    /// Ctrl-C or a signal arrived: every worker is asked to save a snapshot and exit, and queued
+    /// runs will not start.
+    Stopping,
+    /// `run` needs more devices than were given, so it fails without starting.
+    Unplaceable {
+        /// The run.
+        run: &'a PlannedRun,
+        /// Why it cannot be placed.
+        message: &'a str,
+    },
+    /// A worker for `run` started.
+    Started {
+        /// The run.
+        run: &'a PlannedRun,
+        /// The CUDA ordinals it trains on (none: the CPU).
+        devices: &'a [u32],
+        /// The `batch_gpu` an out-of-memory retry lowered, if any.
+        batch_gpu: Option<u32>,
+    },
+    /// No worker could be started for `run`; it ended with `end`.
+    StartFailed {
+        /// The run.
+        run: &'a PlannedRun,
+        /// How it ended.
+        end: &'a RunEnd,
+    },
+    /// The worker of `run` is still training; its `status.json` says `status`.
+    Progress {
+        /// The run.
+        run: &'a PlannedRun,
+        /// What its worker last wrote.
+        status: &'a RunStatus,
+    },
+    /// Waiting for the worker of `run` failed; the scheduler keeps polling it.
+    WorkerLost {
+        /// The run.
+        run: &'a PlannedRun,
+        /// Why waiting failed.
+        error: &'a std::io::Error,
+    },
+    /// The worker of `run` ended with `after`, and the run is queued for another attempt.
+    RetryScheduled {
+        /// The run.
+        run: &'a PlannedRun,
+        /// How the attempt ended.
+        after: &'a RunEnd,
+    },
+    /// The worker of `run` ended, and the run is over for this invocation.
+    Ended {
+        /// The run.
+        run: &'a PlannedRun,
+        /// How it ended.
+        end: &'a RunEnd,
+    },
+    /// Every run is over (or stopped); no further events follow.
+    AllEnded,
+}
+
+/// Whoever shows what [`run_local`] does: it receives every [`LocalEvent`] and owns all output.
+pub trait Reporter {
+    /// Show `event`.
+    fn report(&mut self, event: LocalEvent<'_>);
+}
+
+/// One attempt of a run, queued or running.
 struct Job {
     index: usize,
     batch_gpu: Option<u32>,
     attempts: u32,
 }
 
+impl Job {
+    /// The job's run ended with `end`.
+    fn outcome(&self, end: RunEnd) -> RunOutcome {
+        RunOutcome {
+            index: self.index,
+            end,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// A running worker.
 struct Active {
     job: Job,
     child: Child,
     devices: Vec<u32>,
     started: Instant,
-    bar: ProgressBar,
 }
 
-/// The progress display: one bar per active run and one for the sweep, or plain lines when
-/// nobody watches a terminal.
-struct Display {
-    multi: MultiProgress,
-    overall: ProgressBar,
-    plain: bool,
+/// Where a queued run can go now.
+enum Placement {
+    /// Onto these devices (none: a CPU slot).
+    On(Vec<u32>),
+    /// Nowhere yet: too few devices are free.
+    Wait,
+    /// Nowhere ever: it needs more devices than the `given` ones.
+    Never {
+        /// How many devices were given.
+        given: usize,
+    },
 }
 
-impl Display {
-    fn new(total: usize) -> Display {
-        let plain = crate::ui::progress_bar("").is_hidden();
-        let multi = MultiProgress::with_draw_target(if plain {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        });
-        let overall = multi.add(ProgressBar::new(total as u64));
-        overall.set_style(
-            ProgressStyle::with_template("{prefix:>14} {bar:30} {pos}/{len} runs  {elapsed}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        overall.set_prefix("sweep");
-        Display {
-            multi,
-            overall,
-            plain,
-        }
-    }
-
-    fn line(&self, text: &str) {
-        if self.plain {
-            println!("{text}");
-        } else {
-            let _ = self.multi.println(text);
-        }
-    }
-
-    fn run_bar(&self, run: &PlannedRun) -> ProgressBar {
-        let bar = self.multi.insert_before(
-            &self.overall,
-            ProgressBar::new(run.run.spec.train.kimg * 10),
-        );
-        bar.set_style(
-            ProgressStyle::with_template("{prefix:>14} {bar:30} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.set_prefix(run.identity.short()[..8].to_string());
-        bar
-    }
+/// The scheduler's state while [`run_local`] works: the queue, the free devices and the
+/// running workers.
+struct Runner<'a> {
+    runs: &'a [PlannedRun],
+    options: &'a LocalOptions,
+    reporter: &'a mut dyn Reporter,
+    queue: VecDeque<Job>,
+    free: Vec<u32>,
+    active: Vec<Active>,
+    outcomes: Vec<RunOutcome>,
+    stopping: bool,
 }
 
-/// Train `indices` of `runs` to completion, or until `stop` is raised.
-#[expect(
-    clippy::too_many_lines,
-    reason = "placement, spawning, signals, retries and progress in one loop; the runner and its reporter are to be separated (issue #15)"
-)]
+/// Train `indices` of `runs` to completion, or until `stop` is raised, telling `reporter` what
+/// happens. Returns how each run ended, by index.
 pub fn run_local(
     runs: &[PlannedRun],
     indices: &[usize],
     options: &LocalOptions,
     stop: &Arc<AtomicBool>,
-) -> Vec<RunReport> {
-    let display = Display::new(indices.len());
-    let mut queue: VecDeque<Job> = indices
-        .iter()
-        .map(|&index| Job {
-            index,
-            batch_gpu: None,
-            attempts: 0,
-        })
-        .collect();
-    let mut free: Vec<u32> = match &options.devices {
-        Devices::Cpu => Vec::new(),
-        Devices::Gpus(ids) => ids.clone(),
+    reporter: &mut dyn Reporter,
+) -> Vec<RunOutcome> {
+    let mut runner = Runner {
+        runs,
+        options,
+        reporter,
+        queue: indices
+            .iter()
+            .map(|&index| Job {
+                index,
+                batch_gpu: None,
+                attempts: 0,
+            })
+            .collect(),
+        free: match &options.devices {
+            Devices::Cpu => Vec::new(),
+            Devices::Gpus(ids) => ids.clone(),
+        },
+        active: Vec::new(),
+        outcomes: Vec::new(),
+        stopping: false,
     };
-    let mut active: Vec<Active> = Vec::new();
-    let mut reports = Vec::new();
-    let mut stopping = false;
     loop {
-        if stop.load(Ordering::Relaxed) && !stopping {
-            stopping = true;
-            display.line("stopping: asking every worker to save a snapshot and exit…");
-            for worker in &active {
-                if let Ok(pid) = i32::try_from(worker.child.id()) {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGTERM,
-                    );
-                }
-            }
-            reports.extend(queue.drain(..).map(|job| RunReport {
-                index: job.index,
-                end: RunEnd::NotStarted,
-                attempts: job.attempts,
-            }));
+        if stop.load(Ordering::Relaxed) && !runner.stopping {
+            runner.stop();
         }
-        while !stopping && active.len() < options.max_parallel {
-            let Some(job) = queue.front() else { break };
-            let run = &runs[job.index];
-            let needed = usize::try_from(run.run.spec.train.gpus).unwrap_or(usize::MAX);
-            let devices = match &options.devices {
-                Devices::Cpu => Vec::new(),
-                Devices::Gpus(all) if needed > all.len() => {
-                    let job = queue.pop_front().expect("front exists");
-                    let message = format!(
-                        "the run needs {needed} GPUs but only {} were given (--devices)",
-                        all.len()
-                    );
-                    display.line(&format!("failed  {}  {message}", describe(run)));
-                    reports.push(RunReport {
-                        index: job.index,
-                        end: RunEnd::Failed {
-                            kind: FailureKind::Config,
-                            message,
-                        },
-                        attempts: job.attempts,
-                    });
-                    display.overall.inc(1);
-                    continue;
-                }
-                Devices::Gpus(_) if needed > free.len() => break,
-                Devices::Gpus(_) => free.drain(..needed).collect(),
-            };
-            let mut job = queue.pop_front().expect("front exists");
-            job.attempts += 1;
-            match spawn(run, &job, &devices, options) {
-                Ok(child) => {
-                    display.line(&format!(
-                        "started {}  on {}{}",
-                        describe(run),
-                        device_text(&devices),
-                        job.batch_gpu
-                            .map_or_else(String::new, |b| format!(" with batch_gpu {b}"))
-                    ));
-                    let bar = display.run_bar(run);
-                    active.push(Active {
-                        job,
-                        child,
-                        devices,
-                        started: Instant::now(),
-                        bar,
-                    });
-                }
-                Err(error) => {
-                    free.extend(devices);
-                    reports.push(RunReport {
-                        index: job.index,
-                        end: RunEnd::Failed {
-                            kind: FailureKind::Crashed,
-                            message: format!("could not start the worker: {error}"),
-                        },
-                        attempts: job.attempts,
-                    });
-                    display.overall.inc(1);
-                }
-            }
-        }
-        if active.is_empty() && (queue.is_empty() || stopping) {
+        runner.start_ready();
+        if runner.active.is_empty() && (runner.queue.is_empty() || runner.stopping) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
-        let mut still = Vec::new();
-        for mut worker in active.drain(..) {
+        runner.poll();
+    }
+    runner.reporter.report(LocalEvent::AllEnded);
+    let mut outcomes = runner.outcomes;
+    outcomes.sort_by_key(|o| o.index);
+    outcomes
+}
+
+impl Runner<'_> {
+    /// Ask every worker once, with SIGTERM, to snapshot and exit; queued runs do not start.
+    fn stop(&mut self) {
+        self.stopping = true;
+        self.reporter.report(LocalEvent::Stopping);
+        for worker in &self.active {
+            if let Ok(pid) = i32::try_from(worker.child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+        }
+        let skipped = self
+            .queue
+            .drain(..)
+            .map(|job| job.outcome(RunEnd::NotStarted));
+        self.outcomes.extend(skipped);
+    }
+
+    /// Start queued runs, in order, while a slot and their devices are free.
+    fn start_ready(&mut self) {
+        let runs = self.runs;
+        while !self.stopping && self.active.len() < self.options.max_parallel {
+            let Some(job) = self.queue.front() else { break };
+            let run = &runs[job.index];
+            let needed = usize::try_from(run.run.spec.train.gpus).unwrap_or(usize::MAX);
+            let devices = match self.place(needed) {
+                Placement::On(devices) => devices,
+                Placement::Wait => break,
+                Placement::Never { given } => {
+                    let job = self.queue.pop_front().expect("front exists");
+                    let message = format!(
+                        "the run needs {needed} GPUs but only {given} were given (--devices)"
+                    );
+                    self.reporter.report(LocalEvent::Unplaceable {
+                        run,
+                        message: &message,
+                    });
+                    self.outcomes.push(job.outcome(RunEnd::Failed {
+                        kind: FailureKind::Config,
+                        message,
+                    }));
+                    continue;
+                }
+            };
+            let mut job = self.queue.pop_front().expect("front exists");
+            job.attempts += 1;
+            self.start(job, devices);
+        }
+    }
+
+    /// Where a run needing `needed` GPUs can go now; the devices it gets are no longer free.
+    fn place(&mut self, needed: usize) -> Placement {
+        match &self.options.devices {
+            Devices::Cpu => Placement::On(Vec::new()),
+            Devices::Gpus(all) if needed > all.len() => Placement::Never { given: all.len() },
+            Devices::Gpus(_) if needed > self.free.len() => Placement::Wait,
+            Devices::Gpus(_) => Placement::On(self.free.drain(..needed).collect()),
+        }
+    }
+
+    /// Spawn the worker of `job` on `devices`.
+    fn start(&mut self, job: Job, devices: Vec<u32>) {
+        let run = &self.runs[job.index];
+        match spawn(run, &job, &devices, self.options) {
+            Ok(child) => {
+                self.reporter.report(LocalEvent::Started {
+                    run,
+                    devices: &devices,
+                    batch_gpu: job.batch_gpu,
+                });
+                self.active.push(Active {
+                    job,
+                    child,
+                    devices,
+                    started: Instant::now(),
+                });
+            }
+            Err(error) => {
+                self.free.extend(devices);
+                let end = RunEnd::Failed {
+                    kind: FailureKind::Crashed,
+                    message: format!("could not start the worker: {error}"),
+                };
+                self.reporter
+                    .report(LocalEvent::StartFailed { run, end: &end });
+                self.outcomes.push(job.outcome(end));
+            }
+        }
+    }
+
+    /// Look at every worker once: report progress, free the devices of those that ended.
+    fn poll(&mut self) {
+        let runs = self.runs;
+        for mut worker in std::mem::take(&mut self.active) {
             let run = &runs[worker.job.index];
             match worker.child.try_wait() {
                 Ok(None) => {
-                    show_progress(&worker.bar, run);
-                    still.push(worker);
+                    if let Some(status) = RunStatus::read(&run.dir) {
+                        self.reporter.report(LocalEvent::Progress {
+                            run,
+                            status: &status,
+                        });
+                    }
+                    self.active.push(worker);
                 }
                 Ok(Some(exit)) => {
-                    worker.bar.finish_and_clear();
-                    display.multi.remove(&worker.bar);
-                    free.append(&mut worker.devices);
+                    self.free.append(&mut worker.devices);
                     let end = classify_exit(exit, &run.dir, worker.started);
-                    match next_step(&end, &worker.job, run, options.retries, stopping) {
-                        Some(retry) => {
-                            display.line(&format!(
-                                "retry   {}  after {}",
-                                describe(run),
-                                end_text(&end)
-                            ));
-                            queue.push_back(retry);
-                        }
-                        None => {
-                            display.line(&format!("{:<7} {}", end_word(&end), describe(run)));
-                            if let RunEnd::Failed { message, .. } = &end {
-                                display.line(&format!(
-                                    "        {message} (see {})",
-                                    run.dir.join(WORKER_LOG).display()
-                                ));
-                            }
-                            display.overall.inc(1);
-                            reports.push(RunReport {
-                                index: worker.job.index,
-                                end,
-                                attempts: worker.job.attempts,
-                            });
-                        }
-                    }
+                    self.ended(&worker.job, end);
                 }
                 Err(error) => {
-                    display.line(&format!("lost the worker of {}: {error}", describe(run)));
-                    still.push(worker);
+                    self.reporter
+                        .report(LocalEvent::WorkerLost { run, error: &error });
+                    self.active.push(worker);
                 }
             }
         }
-        active = still;
     }
-    display.overall.finish_and_clear();
-    reports.sort_by_key(|r| r.index);
-    reports
-}
 
-/// `3f9c2a1b7e40 gamma2.05`.
-fn describe(run: &PlannedRun) -> String {
-    let varies = run.run.short_description();
-    format!(
-        "{}  {}",
-        run.identity.short(),
-        if varies.is_empty() { "-" } else { &varies }
-    )
-}
-
-fn device_text(devices: &[u32]) -> String {
-    if devices.is_empty() {
-        "cpu".into()
-    } else {
-        format!(
-            "cuda {}",
-            devices
-                .iter()
-                .map(u32::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        )
+    /// The worker of `job` ended with `end`: queue another attempt, or record the outcome.
+    fn ended(&mut self, job: &Job, end: RunEnd) {
+        let run = &self.runs[job.index];
+        match next_step(&end, job, run, self.options.retries, self.stopping) {
+            Some(retry) => {
+                self.reporter
+                    .report(LocalEvent::RetryScheduled { run, after: &end });
+                self.queue.push_back(retry);
+            }
+            None => {
+                self.reporter.report(LocalEvent::Ended { run, end: &end });
+                self.outcomes.push(job.outcome(end));
+            }
+        }
     }
 }
 
+/// Write the run's record and start its worker, logging into the run's worker log.
 fn spawn(
     run: &PlannedRun,
     job: &Job,
@@ -374,34 +453,6 @@ fn spawn(
         .stderr(log)
         .process_group(0)
         .spawn()
-}
-
-/// Move a run's bar to the kimg its worker last reported.
-fn show_progress(bar: &ProgressBar, run: &PlannedRun) {
-    let Some(status) = RunStatus::read(&run.dir) else {
-        return;
-    };
-    #[expect(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "tenths of kimg, small and positive"
-    )]
-    bar.set_position((status.kimg * 10.0).round() as u64);
-    let speed = status
-        .sec_per_kimg
-        .map_or_else(String::new, |s| format!("  {s:.2} s/kimg"));
-    let eta = status
-        .sec_per_kimg
-        .map(|s| s * (status.total_kimg as f64 - status.kimg).max(0.0))
-        .map_or_else(String::new, |sec| {
-            format!("  ETA {}", crate::ui::human_duration(sec))
-        });
-    bar.set_message(format!(
-        "{:.1}/{} kimg{speed}{eta}  {}",
-        status.kimg,
-        status.total_kimg,
-        run.run.short_description()
-    ));
 }
 
 /// What a worker's exit means, using the status it wrote when it could.
@@ -487,32 +538,86 @@ fn smaller_batch_gpu(batch: u32, gpus: u32, current: u32) -> Option<u32> {
         .find(|b| per_gpu.is_multiple_of(*b))
 }
 
-fn end_word(end: &RunEnd) -> &'static str {
-    match end {
-        RunEnd::Done => "done",
-        RunEnd::Interrupted => "stopped",
-        RunEnd::Failed { .. } => "failed",
-        RunEnd::NotStarted => "skipped",
-    }
-}
-
-/// `out of memory: CUDA out of memory…`.
-pub fn end_text(end: &RunEnd) -> String {
-    match end {
-        RunEnd::Failed { kind, message } => format!(
-            "{}: {message}",
-            serde_json::to_value(kind)
-                .ok()
-                .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-                .unwrap_or_default()
-        ),
-        other => end_word(other).to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::smaller_batch_gpu;
+    use std::path::{Path, PathBuf};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use super::{
+        Devices, LocalEvent, LocalOptions, Reporter, RunEnd, run_local, smaller_batch_gpu,
+    };
+    use crate::run::status::FailureKind;
+
+    /// Keeps each event as a line.
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl Reporter for Recorder {
+        fn report(&mut self, event: LocalEvent<'_>) {
+            self.0.push(match event {
+                LocalEvent::Unplaceable { run, message } => {
+                    format!("unplaceable {} {message}", run.identity.short())
+                }
+                LocalEvent::AllEnded => "all ended".to_string(),
+                other => format!("{other:?}"),
+            });
+        }
+    }
+
+    /// A gamma sweep of two 2-GPU runs.
+    fn two_gpu_sweep(dir: &Path) -> PathBuf {
+        let data =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip");
+        let manifest = dir.join("sweep.toml");
+        std::fs::write(
+            &manifest,
+            format!(
+                "name = \"sweep\"\n[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\n\
+                 gpus = 2\nbatch = 8\ngamma = 0.5\nmetrics = []\nkimg = 2\n\
+                 [sweep]\n\"train.gamma\" = [0.5, 1]\n",
+                data.display().to_string()
+            ),
+        )
+        .unwrap();
+        manifest
+    }
+
+    #[test]
+    fn runs_needing_more_devices_than_given_fail_without_starting() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = two_gpu_sweep(dir.path());
+        let runs = crate::schedule::plan(&manifest, &[], &dir.path().join("runs")).unwrap();
+        let options = LocalOptions {
+            devices: Devices::Gpus(vec![0]),
+            max_parallel: 1,
+            retries: 2,
+            exe: PathBuf::from("/nonexistent/kimg"),
+            manifest,
+        };
+        let mut recorder = Recorder::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let outcomes = run_local(&runs, &[1, 0], &options, &stop, &mut recorder);
+        let message = "the run needs 2 GPUs but only 1 were given (--devices)";
+        assert_eq!(
+            recorder.0,
+            [
+                format!("unplaceable {} {message}", runs[1].identity.short()),
+                format!("unplaceable {} {message}", runs[0].identity.short()),
+                "all ended".to_string(),
+            ]
+        );
+        let ends: Vec<(usize, RunEnd, u32)> = outcomes
+            .into_iter()
+            .map(|o| (o.index, o.end, o.attempts))
+            .collect();
+        let failed = RunEnd::Failed {
+            kind: FailureKind::Config,
+            message: message.to_string(),
+        };
+        assert_eq!(ends, [(0, failed.clone(), 0), (1, failed, 0)]);
+        assert!(!runs[0].dir.exists(), "nothing was written");
+    }
 
     #[test]
     fn out_of_memory_retries_use_the_next_divisor() {

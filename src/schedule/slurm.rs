@@ -42,6 +42,44 @@ pub struct Submission {
     pub dirs: Vec<PathBuf>,
 }
 
+/// Why a submission failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SlurmError {
+    /// The slurm folder's absolute path could not be found.
+    #[error("locating the slurm folder: {0}")]
+    Locate(std::io::Error),
+    /// A file or folder could not be written.
+    #[error("{doing} {path}: {source}")]
+    Io {
+        /// What was done (`creating`, `writing`, `writing the status of`, …).
+        doing: &'static str,
+        /// To which file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `sbatch` could not be run.
+    #[error("running sbatch: {0} (is Slurm installed here?)")]
+    NoSbatch(std::io::Error),
+    /// `sbatch` refused the script.
+    #[error("sbatch {script} failed: {stderr}")]
+    Refused {
+        /// The script.
+        script: PathBuf,
+        /// What sbatch said.
+        stderr: String,
+    },
+}
+
+/// The error maker for `doing` something with `path`.
+fn io_error(doing: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SlurmError {
+    move |source| SlurmError::Io {
+        doing,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
@@ -95,7 +133,7 @@ pub fn script(
 }
 
 /// Write and submit one array per distinct GPU count; mark each run queued with its task id.
-pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submission>, String> {
+pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submission>, SlurmError> {
     let Some(first) = runs.first() else {
         return Ok(Vec::new());
     };
@@ -104,10 +142,9 @@ pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submis
         .dir
         .parent()
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-    let slurm_dir = std::path::absolute(experiment_dir.join("slurm"))
-        .map_err(|e| format!("locating the slurm folder: {e}"))?;
-    std::fs::create_dir_all(&slurm_dir)
-        .map_err(|e| format!("creating {}: {e}", slurm_dir.display()))?;
+    let slurm_dir =
+        std::path::absolute(experiment_dir.join("slurm")).map_err(SlurmError::Locate)?;
+    std::fs::create_dir_all(&slurm_dir).map_err(io_error("creating", &slurm_dir))?;
     let mut by_gpus: Vec<(u32, Vec<&PlannedRun>)> = Vec::new();
     for run in runs {
         let gpus = if options.cpu {
@@ -125,25 +162,24 @@ pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submis
     for (gpus, group) in by_gpus {
         for run in &group {
             run.write_record(&options.manifest)
-                .map_err(|e| format!("writing the record of {}: {e}", run.dir.display()))?;
+                .map_err(io_error("writing the record of", &run.dir))?;
         }
         let script_path = slurm_dir.join(format!("{stamp}-gpus{gpus}.sbatch"));
         crate::fsutil::atomic_write(
             &script_path,
             script(&experiment, &group, gpus, options, &slurm_dir).as_bytes(),
         )
-        .map_err(|e| format!("writing {}: {e}", script_path.display()))?;
+        .map_err(io_error("writing", &script_path))?;
         let output = Command::new("sbatch")
             .arg("--parsable")
             .arg(&script_path)
             .output()
-            .map_err(|e| format!("running sbatch: {e} (is Slurm installed here?)"))?;
+            .map_err(SlurmError::NoSbatch)?;
         if !output.status.success() {
-            return Err(format!(
-                "sbatch {} failed: {}",
-                script_path.display(),
-                String::from_utf8_lossy(&output.stderr).trim()
-            ));
+            return Err(SlurmError::Refused {
+                script: script_path,
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+            });
         }
         let job_id = String::from_utf8_lossy(&output.stdout)
             .trim()
@@ -160,7 +196,7 @@ pub fn submit(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<Vec<Submis
             status.slurm_job = Some(format!("{job_id}_{task}"));
             status
                 .write(&run.dir)
-                .map_err(|e| format!("writing the status of {}: {e}", run.dir.display()))?;
+                .map_err(io_error("writing the status of", &run.dir))?;
         }
         submissions.push(Submission {
             script: script_path,

@@ -211,7 +211,8 @@ fn a_downloaded_vgg16_is_checked_before_it_is_kept() {
         &serve(std::fs::read(&tiny).unwrap(), 1),
         &cache,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("no `return_features`"), "{error}");
     assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
     let stub = std::fs::read(vgg16_stub()).unwrap();
@@ -386,7 +387,8 @@ fn a_downloaded_detector_is_checked_before_it_is_kept() {
         &serve(b"<html>Not here</html>".to_vec(), 1),
         &cache,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("the downloaded file is wrong"), "{error}");
     let tiny = dir.path().join("tiny.pt");
     tiny_detector(&tiny);
@@ -395,7 +397,8 @@ fn a_downloaded_detector_is_checked_before_it_is_kept() {
         &serve(std::fs::read(&tiny).unwrap(), 1),
         &cache,
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(error.contains("probe features instead of 64"), "{error}");
     assert_eq!(
         std::fs::read_dir(&cache).unwrap().count(),
