@@ -18,6 +18,25 @@ pub struct GeneratorShape {
     pub img_channels: i64,
 }
 
+impl GeneratorShape {
+    /// The sizes in the official constructors' order.
+    pub fn new(
+        z_dim: i64,
+        c_dim: i64,
+        w_dim: i64,
+        img_resolution: i64,
+        img_channels: i64,
+    ) -> GeneratorShape {
+        GeneratorShape {
+            z_dim,
+            c_dim,
+            w_dim,
+            img_resolution,
+            img_channels,
+        }
+    }
+}
+
 /// Mapping options of a generator (`mapping_kwargs`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MappingKwargs {

@@ -99,22 +99,11 @@ fn default_fused_modconv() -> FusedModconv {
 }
 
 impl Stylegan2Config {
-    /// The reference defaults for the given sizes.
-    pub fn new(
-        z_dim: i64,
-        c_dim: i64,
-        w_dim: i64,
-        img_resolution: i64,
-        img_channels: i64,
-    ) -> Stylegan2Config {
+    /// The reference defaults for latent size `z`, label size `c`, intermediate-latent size `w`,
+    /// output resolution and channels.
+    pub fn new(z: i64, c: i64, w: i64, resolution: i64, channels: i64) -> Stylegan2Config {
         Stylegan2Config {
-            shape: GeneratorShape {
-                z_dim,
-                c_dim,
-                w_dim,
-                img_resolution,
-                img_channels,
-            },
+            shape: GeneratorShape::new(z, c, w, resolution, channels),
             mapping_kwargs: default_mapping(),
             channel_base: default_channel_base(),
             channel_max: default_channel_max(),
