@@ -279,8 +279,11 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         .ok_or_else(|| Error::Usage("missing required option `--data`".into()))?;
     let dataset = Dataset::open(&data, &DatasetOptions::default())
         .map_err(|e| Error::Usage(format!("--data: {e}")))?;
-    let resolution = u32::try_from(dataset.resolution())
-        .map_err(|_| Error::Usage("--data: resolution too large".into()))?;
+    let side = dataset
+        .training_resolution()
+        .map_err(|e| Error::Usage(format!("--data: {e}")))?;
+    let resolution =
+        u32::try_from(side).map_err(|_| Error::Usage("--data: resolution too large".into()))?;
     let mut spec = args.resolve(Some(resolution))?;
     spec.data.path = Some(data.clone());
     ui::println("Training options:")?;
@@ -290,6 +293,7 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         ui::println("\nDry run; exiting.")?;
         return Ok(ExitCode::SUCCESS);
     }
+    session::check_data(&spec)?;
     let run_dir = match (&args.run_dir, &args.outdir) {
         (Some(dir), _) => dir.clone(),
         (None, Some(outdir)) => next_run_dir(outdir, &spec, &dataset.name())?,

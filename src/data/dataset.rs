@@ -310,6 +310,27 @@ impl Dataset {
         self.image_shape[2]
     }
 
+    /// The side of the images, when a network can train on them: square (as the reference's
+    /// `Dataset.resolution` asserts) and a power of two of at least 4 (the networks' blocks halve
+    /// it down to 4×4). The error names the first image, whose shape every image shares.
+    pub fn training_resolution(&self) -> Result<usize, DataError> {
+        let [_, height, width] = self.image_shape;
+        let reason = if width != height {
+            format!("images are {width}×{height} (width×height); training needs square images")
+        } else if width < 4 || !width.is_power_of_two() {
+            format!(
+                "images are {width}×{height}; training needs a power-of-two resolution of at \
+                 least 4 (resize them with `kimg dataset create --resolution`)"
+            )
+        } else {
+            return Ok(width);
+        };
+        Err(DataError::BadImage {
+            path: format!("{}:{}", self.path.display(), self.image_names[0]),
+            reason,
+        })
+    }
+
     /// Label size (0 without labels).
     pub fn label_dim(&self) -> usize {
         match &self.labels {

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
-use self::build::{DataShape, numpy_seed, open_dataset, train_state};
+use self::build::{DataShape, check_data, numpy_seed, open_dataset, train_state};
 use self::tick::TickClock;
 use super::cadence::tick_due;
 use super::error::{TrainError, io_error};
@@ -113,6 +113,14 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
+/// The run's training set (`data.path`).
+fn data_path(spec: &ExperimentSpec) -> Result<PathBuf, TrainError> {
+    spec.data
+        .path
+        .clone()
+        .ok_or_else(|| TrainError::Unsupported("`data.path` is not set".into()))
+}
+
 /// The seed the torch generator gets after the iteration that reached `cur_nimg`.
 fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
     let mixed = seed
@@ -122,6 +130,13 @@ fn reseed_value(seed: u64, cur_nimg: u64) -> i64 {
 }
 
 impl Trainer {
+    /// Check a run's data before anything is written (the run directory included): the dataset
+    /// opens with the run's options, has the labels `cond` needs and a resolution the networks
+    /// can train on, and its first batch decodes. Errors name the file inside the archive.
+    pub fn check_data(spec: &ExperimentSpec) -> Result<(), TrainError> {
+        check_data(spec, &data_path(spec)?)
+    }
+
     /// Prepare a run: open the data, build the networks, resume from the newest snapshot of
     /// `run_dir` when there is one.
     pub fn new(
@@ -130,11 +145,7 @@ impl Trainer {
         device: Device,
     ) -> Result<Trainer, TrainError> {
         let started = Instant::now();
-        let data_path = spec
-            .data
-            .path
-            .clone()
-            .ok_or_else(|| TrainError::Unsupported("`data.path` is not set".into()))?;
+        let data_path = data_path(&spec)?;
         std::fs::create_dir_all(run_dir)
             .map_err(io_error(format!("creating {}", run_dir.display())))?;
         let log = std::fs::OpenOptions::new()
@@ -151,7 +162,7 @@ impl Trainer {
         };
         let metrics =
             MetricRunner::new(&spec.train.metrics, real, &DetectorFiles::default(), device)?;
-        let state = train_state(&spec.train, seed, DataShape::of(&dataset), device)?;
+        let state = train_state(&spec.train, seed, DataShape::of(&dataset)?, device)?;
         let mut trainer = Trainer {
             state,
             label_rng: RandomState::new(seed),

@@ -13,6 +13,15 @@ use crate::run_files::TRAINING_OPTIONS_FILE;
 use crate::train::error::TrainError;
 use crate::train::trainer::{Outcome, Trainer};
 
+/// Check the run's data before anything is written (see [`Trainer::check_data`]); a bad dataset
+/// is a usage error naming the file.
+pub fn check_data(spec: &ExperimentSpec) -> Result<(), Error> {
+    Trainer::check_data(spec).map_err(|error| match error {
+        TrainError::Data(error) => Error::Usage(format!("--data: {error}")),
+        other => command_error(other),
+    })
+}
+
 /// Open the monitor of a session in `run_dir` and write `training_options.json`. A run directory
 /// planned by `kimg run` (`planned`) is locked and its status kept; a plain `--outdir` run only
 /// gets its directory created.

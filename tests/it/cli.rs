@@ -264,3 +264,82 @@ fn plan_lists_the_gamma_sweep_with_estimates() {
     assert_eq!(value["runs"].as_array().unwrap().len(), 5);
     assert_eq!(value["runs"][0]["state"]["state"], "new");
 }
+
+/// A zip of `count` RGB PNGs of `size` (width, height), the one at `corrupt` (if any) cut short.
+fn png_zip(
+    dir: &std::path::Path,
+    size: (u32, u32),
+    count: usize,
+    corrupt: Option<usize>,
+) -> String {
+    use std::io::Write as _;
+    let path = dir.join(format!("data-{}x{}.zip", size.0, size.1));
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+    for i in 0..count {
+        let image = image::RgbImage::from_fn(size.0, size.1, |x, y| {
+            image::Rgb([(x * 16) as u8, (y * 16) as u8, (i * 40) as u8])
+        });
+        let mut png = Vec::new();
+        image
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        if corrupt == Some(i) {
+            png.truncate(png.len() / 2);
+        }
+        zip.start_file(
+            format!("img{i:03}.png"),
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        zip.write_all(&png).unwrap();
+    }
+    zip.finish().unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// Bad data is refused before anything is written: no numbered run directory is created (as
+/// train.py checks the dataset first), and the error names the file inside the archive.
+#[test]
+fn bad_data_is_refused_before_a_run_directory_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let outdir = dir.path().join("runs");
+    let train = |data: &str, extra: &[&str], expected: &str| {
+        let mut args = vec![
+            "train",
+            "--outdir",
+            outdir.to_str().unwrap(),
+            "--data",
+            data,
+            "--cfg=stylegan2",
+            "--gpus=1",
+            "--batch=4",
+            "--gamma=1",
+            "--cbase=256",
+            "--cmax=8",
+            "--kimg=1",
+            "--metrics=none",
+            "--device=cpu",
+        ];
+        args.extend(extra);
+        let out = kimg().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{expected}");
+        // The report wraps long lines in a frame: compare the words only.
+        let stderr = String::from_utf8_lossy(&out.stderr).replace('│', " ");
+        let words = stderr.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(words.contains(expected), "{expected} not in {words}");
+        let entries = std::fs::read_dir(&outdir).map_or(0, Iterator::count);
+        assert_eq!(entries, 0, "{expected}: nothing may be written");
+    };
+    let not_square = png_zip(dir.path(), (16, 12), 4, None);
+    train(&not_square, &[], "img000.png`: images are 16×12");
+    let not_power_of_two = png_zip(dir.path(), (12, 12), 4, None);
+    train(&not_power_of_two, &[], "power-of-two resolution");
+    let unlabelled = png_zip(dir.path(), (16, 16), 4, None);
+    train(
+        &unlabelled,
+        &["--cond=1"],
+        "requires labels in dataset.json",
+    );
+    let truncated = png_zip(dir.path(), (16, 16), 4, Some(2));
+    train(&truncated, &[], "img002.png");
+}

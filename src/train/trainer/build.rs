@@ -7,6 +7,7 @@ use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 use super::Z_DIM;
+use crate::data::sampler::InfiniteSampler;
 use crate::data::{Dataset, DatasetOptions};
 use crate::manifest::{Aug, ExperimentSpec, TrainSpec};
 use crate::nets::discriminator::{BlockKwargs, Discriminator, DiscriminatorConfig, EpilogueKwargs};
@@ -64,15 +65,30 @@ pub(super) struct DataShape {
 }
 
 impl DataShape {
-    /// The shape of `dataset`'s images and labels.
-    pub(super) fn of(dataset: &Dataset) -> DataShape {
+    /// The shape of `dataset`'s images and labels, if the networks can train on them (see
+    /// [`Dataset::training_resolution`]).
+    pub(super) fn of(dataset: &Dataset) -> Result<DataShape, TrainError> {
         let dim = |d: usize| i64::try_from(d).expect("dataset dimensions fit");
-        DataShape {
-            res: dim(dataset.resolution()),
+        Ok(DataShape {
+            res: dim(dataset.training_resolution()?),
             channels: dim(dataset.image_shape()[0]),
             c_dim: dim(dataset.label_dim()),
-        }
+        })
     }
+}
+
+/// Check what can be checked of a run's data before anything is written: the dataset at `path`
+/// opens with the run's options (labels present when `cond` asks for them), the networks can
+/// train on its resolution, and the images of the first batch decode.
+pub(super) fn check_data(spec: &ExperimentSpec, path: &Path) -> Result<(), TrainError> {
+    let dataset = open_dataset(spec, path)?;
+    DataShape::of(&dataset)?;
+    let sampler = InfiniteSampler::new(dataset.len(), 0, 1, numpy_seed(&spec.train)?);
+    let batch = usize::try_from(spec.train.batch).unwrap_or(usize::MAX);
+    for index in sampler.take(batch.min(dataset.len())) {
+        dataset.image(index)?;
+    }
+    Ok(())
 }
 
 /// The generator's constructor arguments for a run (train.py's `G_kwargs`): StyleGAN2 with
