@@ -78,7 +78,10 @@ impl Catalog {
     }
 }
 
-/// The built-in copy of a preset.
+/// The header of the last table of `presets/base.toml`, which holds values rather than a layer.
+const FALLBACK_HEADER: &str = "\n[fallback]\n";
+
+/// The built-in copy of a preset (of `presets/base.toml`, the part above its `[fallback]` table).
 pub fn builtin(name: &str) -> Option<SourceFile> {
     BUILTIN_PRESETS
         .iter()
@@ -86,8 +89,29 @@ pub fn builtin(name: &str) -> Option<SourceFile> {
         .map(|(n, text)| SourceFile {
             display: format!("presets/{n}.toml"),
             path: None,
-            text: (*text).to_string(),
+            text: if *n == BASE_PRESET {
+                split_base(text).0
+            } else {
+                *text
+            }
+            .to_string(),
         })
+}
+
+/// The body of the `[fallback]` table that ends `presets/base.toml` (empty if it has none).
+pub fn base_fallback() -> &'static str {
+    BUILTIN_PRESETS
+        .iter()
+        .find(|(n, _)| *n == BASE_PRESET)
+        .map_or("", |(_, text)| split_base(text).1)
+}
+
+/// `presets/base.toml` as its layer (ending in a newline) and the body of its `[fallback]` table.
+fn split_base(text: &str) -> (&str, &str) {
+    match text.find(FALLBACK_HEADER) {
+        Some(at) => (&text[..=at], &text[at + FALLBACK_HEADER.len()..]),
+        None => (text, ""),
+    }
 }
 
 fn is_path_like(value: &str) -> bool {
@@ -120,11 +144,19 @@ pub fn display_path(path: &Path) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{BUILTIN_PRESETS, builtin};
+    use super::{BUILTIN_PRESETS, base_fallback, builtin};
 
     #[test]
     fn every_table_row_and_the_base_are_built_in() {
         assert!(builtin("base").is_some());
         assert_eq!(BUILTIN_PRESETS.len(), 67, "66 table rows plus base.toml");
+    }
+
+    #[test]
+    fn the_base_layer_stops_above_its_fallback_table() {
+        let layer = builtin("base").unwrap().text;
+        let table: toml::Table = toml::from_str(&layer).unwrap();
+        assert!(layer.ends_with('\n') && !table.contains_key("fallback"));
+        assert!(base_fallback().starts_with("cbase = "));
     }
 }

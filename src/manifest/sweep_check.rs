@@ -30,8 +30,8 @@ pub fn check_sweep(layers: &Layers, sweep: &SweepWire) -> Vec<ManifestError> {
             }
             AxisWire::Values(values) => {
                 for value in values {
-                    if let Err(message) = check_type(key, value) {
-                        error(key, ErrorKind::WrongType, message);
+                    if let Err(e) = check_type(key, value) {
+                        error(key, ErrorKind::WrongType, e.to_string());
                     }
                 }
             }
@@ -43,8 +43,8 @@ pub fn check_sweep(layers: &Layers, sweep: &SweepWire) -> Vec<ManifestError> {
                 );
             }
             AxisWire::Times(factors) => {
-                if let Err(message) = check_times(key, factors) {
-                    error(key, ErrorKind::WrongType, message);
+                if let Err(e) = check_times(key, factors) {
+                    error(key, ErrorKind::WrongType, e.to_string());
                 }
             }
         }
@@ -78,8 +78,8 @@ pub fn check_sweep(layers: &Layers, sweep: &SweepWire) -> Vec<ManifestError> {
                 );
             }
             for value in values {
-                if let Err(message) = check_type(key, value) {
-                    error(key, ErrorKind::WrongType, message);
+                if let Err(e) = check_type(key, value) {
+                    error(key, ErrorKind::WrongType, e.to_string());
                 }
             }
         }
@@ -98,38 +98,80 @@ pub fn check_sweep(layers: &Layers, sweep: &SweepWire) -> Vec<ManifestError> {
     errors
 }
 
+/// Why a sweep value or `times` factor does not fit its key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SweepValueError {
+    /// The key is not a dotted `data.` or `train.` key.
+    #[error("`{key}` is not a `data.` or `train.` key")]
+    NotAConfigKey {
+        /// The key as written.
+        key: String,
+    },
+    /// The value has another type than the key.
+    #[error("sweep value {value} does not fit `{key}`: {reason}")]
+    WrongType {
+        /// The value as written.
+        value: toml::Value,
+        /// The dotted key.
+        key: String,
+        /// What the deserialiser said.
+        reason: String,
+    },
+    /// A `times` factor would make an integer key fractional (or not positive).
+    #[error("`times` factor {factor} would make the integer key `{key}` fractional")]
+    FractionalFactor {
+        /// The offending factor.
+        factor: f64,
+        /// The dotted key.
+        key: String,
+    },
+    /// `times` on a key that is not a number.
+    #[error("`times` multiplies numbers, but `{key}` is not a number")]
+    NotANumber {
+        /// The dotted key.
+        key: String,
+    },
+}
+
 /// Whether `value` fits the type of the configuration key `key` (`train.gamma`, `data.mirror`…).
-pub fn check_type(key: &str, value: &toml::Value) -> Result<(), String> {
+pub fn check_type(key: &str, value: &toml::Value) -> Result<(), SweepValueError> {
     let (section, field) = key
         .split_once('.')
-        .ok_or_else(|| format!("`{key}` is not a `data.` or `train.` key"))?;
+        .ok_or_else(|| SweepValueError::NotAConfigKey {
+            key: key.to_string(),
+        })?;
     let mut inner = toml::Table::new();
     inner.insert(field.to_string(), value.clone());
     let mut outer = toml::Table::new();
     outer.insert(section.to_string(), toml::Value::Table(inner));
-    outer.try_into::<ManifestWire>().map(drop).map_err(|e| {
-        format!(
-            "sweep value {value} does not fit `{key}`: {}",
-            e.message().trim()
-        )
-    })
+    outer
+        .try_into::<ManifestWire>()
+        .map(drop)
+        .map_err(|e| SweepValueError::WrongType {
+            value: value.clone(),
+            key: key.to_string(),
+            reason: e.message().trim().to_string(),
+        })
 }
 
-fn check_times(key: &str, factors: &[f64]) -> Result<(), String> {
+/// Whether `times = factors` can multiply `key`: any factor for a float key, positive whole
+/// factors for an integer key.
+fn check_times(key: &str, factors: &[f64]) -> Result<(), SweepValueError> {
     if check_type(key, &toml::Value::Float(1.5)).is_ok() {
         return Ok(());
     }
     if check_type(key, &toml::Value::Integer(2)).is_ok() {
         return match factors.iter().find(|f| f.fract() != 0.0 || **f <= 0.0) {
-            Some(f) => Err(format!(
-                "`times` factor {f} would make the integer key `{key}` fractional"
-            )),
+            Some(&factor) => Err(SweepValueError::FractionalFactor {
+                factor,
+                key: key.to_string(),
+            }),
             None => Ok(()),
         };
     }
-    Err(format!(
-        "`times` multiplies numbers, but `{key}` is not a number"
-    ))
+    Err(SweepValueError::NotANumber {
+        key: key.to_string(),
+    })
 }
 
 #[cfg(test)]
