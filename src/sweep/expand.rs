@@ -6,7 +6,7 @@ use super::axes::{axes, cartesian};
 use super::exclude::excluded;
 use super::run_spec::{RunSpec, SweptValue};
 use crate::data::{Dataset, DatasetOptions};
-use crate::manifest::{ExperimentSpec, Layers, ManifestErrors, Override};
+use crate::manifest::{ErrorKind, ExperimentSpec, Layers, ManifestErrors, Override};
 
 /// Expand `manifest` (with `overrides` applied first) into its runs.
 pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, ManifestErrors> {
@@ -31,6 +31,15 @@ pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, M
             text: format!("{}={}", s.key, s.value),
         }));
         runs.push(resolve_run(manifest, &run_overrides, &stem, combination)?);
+    }
+    if runs.is_empty() {
+        let layers = Layers::from_manifest(manifest, overrides)?;
+        let error = layers.error_at(
+            ErrorKind::InvalidValue,
+            "sweep.exclude",
+            "`sweep.exclude` removes every combination of the sweep: nothing would run",
+        );
+        return Err(ManifestErrors(vec![error]));
     }
     Ok(runs)
 }

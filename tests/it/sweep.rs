@@ -232,3 +232,35 @@ fn every_runs_config_toml_resolves_to_its_own_identity() {
     }
     assert_eq!(hashes.len(), 5, "every swept gamma is its own run");
 }
+
+/// A sweep whose `exclude` removes every combination is a manifest error at `sweep.exclude`, and
+/// `kimg plan` / `kimg run -n` exit 2 with it (they used to panic on an empty plan).
+#[test]
+fn excluding_every_combination_is_a_manifest_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "empty.toml",
+        &format!(
+            "{BASE}[sweep]\n\"train.seed\" = [0, 1]\nexclude = [{{ \"train.seed\" = 0 }}, {{ \"train.seed\" = 1 }}]\n"
+        ),
+    );
+    let errors = expand(&path, &[]).unwrap_err().0;
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].key.as_deref(), Some("sweep.exclude"));
+    assert!(errors[0].location.contains("empty.toml:"), "{}", errors[0]);
+    assert!(errors[0].message.contains("removes every combination"));
+    for args in [&["plan"][..], &["run", "-n"][..]] {
+        let out = assert_cmd::Command::cargo_bin("kimg")
+            .unwrap()
+            .args(args)
+            .arg(&path)
+            .args(["--runs-dir", dir.path().join("runs").to_str().unwrap()])
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("removes every combination"), "{stderr}");
+    }
+}
