@@ -34,20 +34,45 @@ pub enum GenerateError {
     },
 }
 
+/// Why a `--seeds` value is not a list of seeds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SeedsError {
+    /// A part is not a 32-bit seed.
+    #[error("`{part}` in `{text}` is not a seed: {source}")]
+    NotASeed {
+        /// The offending part.
+        part: String,
+        /// The whole value.
+        text: String,
+        /// Why it does not parse.
+        source: std::num::ParseIntError,
+    },
+    /// A range whose start is past its end.
+    #[error("`{0}` is an empty range")]
+    EmptyRange(String),
+    /// Nothing but commas and spaces.
+    #[error("no seeds given")]
+    NoSeeds,
+}
+
 /// Parse `0-7,12` (inclusive ranges, commas) into seeds.
-pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
+pub fn parse_seeds(text: &str) -> Result<Vec<u32>, SeedsError> {
     let mut seeds = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let number = |s: &str| {
             s.trim()
                 .parse::<u32>()
-                .map_err(|e| format!("`{s}` in `{text}` is not a seed: {e}"))
+                .map_err(|source| SeedsError::NotASeed {
+                    part: s.to_string(),
+                    text: text.to_string(),
+                    source,
+                })
         };
         match part.split_once('-') {
             Some((a, b)) => {
                 let (a, b) = (number(a)?, number(b)?);
                 if a > b {
-                    return Err(format!("`{part}` is an empty range"));
+                    return Err(SeedsError::EmptyRange(part.to_string()));
                 }
                 seeds.extend(a..=b);
             }
@@ -55,7 +80,7 @@ pub fn parse_seeds(text: &str) -> Result<Vec<u32>, String> {
         }
     }
     if seeds.is_empty() {
-        return Err("no seeds given".into());
+        return Err(SeedsError::NoSeeds);
     }
     Ok(seeds)
 }
