@@ -33,7 +33,7 @@ pub mod stats;
 pub use detector::{Detector, DetectorFiles, Network};
 pub use evaluate::{Evaluator, MetricResult, RealData};
 pub use registry::{METRICS, MetricSpec, is_known_metric, metric_spec};
-pub use runner::MetricRunner;
+pub use runner::{MetricRunner, SnapshotMetric};
 pub use stats::{Capture, FeatureStats};
 
 /// Why a metric could not be computed.
