@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup setup-metrics setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
+.PHONY: setup setup-metrics setup-tensorboard setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -53,6 +53,19 @@ $(DETECTOR):
 	  echo "$(DETECTOR_SHA256)  $$tmp/default_1.pt" | sha256sum -c --quiet && \
 	  mv "$$tmp/default_1.pt" "$@.tmp" && mv "$@.tmp" "$@"
 	@echo "detector: $@"
+
+## setup-tensorboard: PyPI's TensorBoard in the project venv, whose own event reader the tests use to
+## read back the event files of a run (`scripts/read-tfevents.py`); `tensorboard --logdir runs/`
+## also works from it.
+TENSORBOARD_VERSION := 2.21.0
+TENSORBOARD_STAMP := $(VENV)/.tensorboard-$(TENSORBOARD_VERSION)
+
+setup-tensorboard: $(TENSORBOARD_STAMP)
+
+$(TENSORBOARD_STAMP):
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q tensorboard==$(TENSORBOARD_VERSION)
+	@touch $@
 
 ## build: the kimg binary.
 build: setup
@@ -90,8 +103,9 @@ $(DEMO_DATA): data/fashion-mnist/train-images-idx3-ubyte.gz data/fashion-mnist/t
 	$(KIMG) dataset create --source $< --dest $@
 
 ## test: formatting, lints and the whole test suite, exactly as CI runs them. The Inception
-## detector of `setup-metrics` makes the metric tests on the real network run instead of skipping.
-test: setup setup-metrics
+## detector of `setup-metrics` makes the metric tests on the real network run instead of skipping;
+## the TensorBoard of `setup-tensorboard` reads the event files back.
+test: setup setup-metrics setup-tensorboard
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets

@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod signals;
 pub mod snapshot;
 pub mod sweep;
+pub mod tfevents;
 pub mod train;
 pub mod ui;
 pub mod worker;

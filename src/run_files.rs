@@ -26,6 +26,8 @@ pub const CONFIG_FILE: &str = "config.toml";
 pub const IDENTITY_FILE: &str = "identity.json";
 /// The worker processes' stdout and stderr, appended across attempts.
 pub const WORKER_LOG: &str = "worker.log";
+/// How TensorBoard event files start (see [`events_file`]).
+pub const EVENTS_FILE_PREFIX: &str = "events.out.tfevents.";
 
 /// The grid of fakes at `kimg`, as the official `fakes000123.png`.
 pub fn fakes_grid(kimg: u64) -> String {
@@ -35,4 +37,11 @@ pub fn fakes_grid(kimg: u64) -> String {
 /// The metric's log, one JSON line per evaluation, as the official `metric-<name>.jsonl`.
 pub fn metric_log(metric: &str) -> String {
     format!("metric-{metric}.jsonl")
+}
+
+/// A TensorBoard event file, one per training process, named as TensorBoard's `EventFileWriter`
+/// (which the official loop's `SummaryWriter` uses) names it:
+/// `events.out.tfevents.<secs:010>.<host>.<pid>.<n>`, `n` counting the writers of the process.
+pub fn events_file(secs: u64, host: &str, pid: u32, n: u64) -> String {
+    format!("{EVENTS_FILE_PREFIX}{secs:010}.{host}.{pid}.{n}")
 }

@@ -98,8 +98,8 @@ pub(crate) fn run(args: &MetricsArgs) -> Result<ExitCode, Error> {
     for snapshot in &selected {
         let generator =
             load_generator(snapshot, device).map_err(|e| Error::Usage(e.to_string()))?;
-        for line in runner.evaluate_snapshot(&generator, &args.run_dir, snapshot)? {
-            ui::println(&line)?;
+        for metric in runner.evaluate_snapshot(&generator, &args.run_dir, snapshot)? {
+            ui::println(&metric.line)?;
         }
     }
     // The run's figure shows the new values too.

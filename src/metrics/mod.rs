@@ -35,5 +35,5 @@ pub use detector::{Detector, DetectorFiles, Network};
 pub use error::MetricError;
 pub use evaluate::{Evaluator, MetricResult, RealData};
 pub use registry::{METRICS, MetricSpec, is_known_metric, metric_spec};
-pub use runner::MetricRunner;
+pub use runner::{MetricRunner, SnapshotMetric};
 pub use stats::{Capture, FeatureStats};

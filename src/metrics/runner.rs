@@ -8,10 +8,19 @@ use tch::Device;
 
 use super::MetricError;
 use super::detector::{DetectorFiles, Network};
-use super::evaluate::{Evaluator, RealData};
+use super::evaluate::{Evaluator, MetricResult, RealData};
 use super::locate::{cache_dir, find_detector};
 use super::registry::{Family, MetricSpec, metric_spec, networks};
 use crate::nets::network::GeneratorNet;
+
+/// One metric of a snapshot: its values and the `metric-<name>.jsonl` line written for them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotMetric {
+    /// The values.
+    pub result: MetricResult,
+    /// The line appended to the metric's log.
+    pub line: String,
+}
 
 /// The metrics of one run, ready to evaluate snapshots.
 #[derive(Debug)]
@@ -58,18 +67,19 @@ impl MetricRunner {
     }
 
     /// Evaluate every metric on `generator` (the snapshot `snapshot`'s G_ema) and append the
-    /// results to `run_dir/metric-<name>.jsonl`; returns the lines written.
+    /// results to `run_dir/metric-<name>.jsonl`; returns each result with the line written.
     pub fn evaluate_snapshot(
         &self,
         generator: &dyn GeneratorNet,
         run_dir: &Path,
         snapshot: &Path,
-    ) -> Result<Vec<String>, MetricError> {
+    ) -> Result<Vec<SnapshotMetric>, MetricError> {
         self.specs
             .iter()
             .map(|spec| {
                 let result = self.evaluator.evaluate(spec, generator, &self.real)?;
-                result.append_to(run_dir, Some(snapshot))
+                let line = result.append_to(run_dir, Some(snapshot))?;
+                Ok(SnapshotMetric { result, line })
             })
             .collect()
     }

@@ -16,6 +16,8 @@
 //!   `batch_gpu` (gradient accumulation), like an official single-GPU run with that `batch_gpu`,
 //!   with the rounds spread over `gpus` replicas ([`super::replicas`] says exactly what that
 //!   guarantees on the CPU and on CUDA).
+//! * **TensorBoard.** Each process writes its own event file with the official loop's scalars
+//!   ([`tick`]); a resumed process first supersedes what a killed one wrote past the snapshot.
 
 mod build;
 mod checkpoint;
@@ -29,7 +31,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use self::build::{DataShape, check_data, numpy_seed, open_dataset, train_state};
-use self::tick::TickClock;
+use self::tick::{TickClock, unix_time};
 use super::cadence::tick_due;
 use super::error::{TrainError, io_error};
 pub use super::iteration::Progress;
@@ -45,6 +47,7 @@ use crate::nets::state::state_tensors;
 use crate::numpy_rng::RandomState;
 use crate::run_files::{INITIAL_FAKES_GRID, LOG_FILE, REALS_GRID};
 use crate::snapshot::name::latest_snapshot;
+use crate::tfevents::EventWriter;
 
 /// Latent and intermediate-latent size, fixed by `train.py`.
 const Z_DIM: i64 = 512;
@@ -100,8 +103,14 @@ pub struct Trainer {
     log: std::fs::File,
     grid: Option<(usize, usize, Tensor, Tensor)>,
     metrics: Option<MetricRunner>,
+    /// The latest value of every metric result, as the reference's `stats_metrics`.
+    metric_values: Vec<(String, f64)>,
+    /// This process's TensorBoard event file.
+    events: EventWriter,
     /// When the trainer was built: tick times count from here, as the reference's `start_time`.
     started: Instant,
+    /// `started` in seconds since 1970: the event files' wall times count from here.
+    start_time: f64,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -145,6 +154,7 @@ impl Trainer {
         device: Device,
     ) -> Result<Trainer, TrainError> {
         let started = Instant::now();
+        let start_time = unix_time();
         let data_path = data_path(&spec)?;
         std::fs::create_dir_all(run_dir)
             .map_err(io_error(format!("creating {}", run_dir.display())))?;
@@ -163,6 +173,8 @@ impl Trainer {
         let metrics =
             MetricRunner::new(&spec.train.metrics, real, &DetectorFiles::default(), device)?;
         let state = train_state(&spec.train, seed, DataShape::of(&dataset)?, device)?;
+        let events = EventWriter::create(run_dir)
+            .map_err(io_error("creating the TensorBoard event file"))?;
         let mut trainer = Trainer {
             state,
             label_rng: RandomState::new(seed),
@@ -175,7 +187,10 @@ impl Trainer {
             log,
             grid: None,
             started,
+            start_time,
             metrics,
+            metric_values: Vec::new(),
+            events,
         };
         trainer.setup_grid()?;
         // The run's own snapshot continues it exactly; `resume` only seeds a fresh run.
@@ -355,16 +370,26 @@ impl Trainer {
         Ok(Outcome::Finished)
     }
 
-    /// The `--metrics` of the run on G_ema, appended to `metric-<name>.jsonl` and logged (as
-    /// `training_loop.py` does at each snapshot). The metrics draw from the torch generator, so it
-    /// is reseeded afterwards to keep the snapshot a valid resume point.
+    /// The `--metrics` of the run on G_ema, appended to `metric-<name>.jsonl`, logged and kept for
+    /// the event file (as `training_loop.py` does at each snapshot). The metrics draw from the
+    /// torch generator, so it is reseeded afterwards to keep the snapshot a valid resume point.
     fn evaluate_metrics(&mut self, snapshot: &Path) -> Result<(), TrainError> {
         let Some(metrics) = &self.metrics else {
             return Ok(());
         };
-        let lines = metrics.evaluate_snapshot(&self.state.g_ema, &self.run_dir, snapshot)?;
-        for line in lines {
-            self.write_log(&line);
+        let evaluated = metrics.evaluate_snapshot(&self.state.g_ema, &self.run_dir, snapshot)?;
+        for metric in evaluated {
+            self.write_log(&metric.line);
+            for (name, value) in metric.result.results {
+                match self
+                    .metric_values
+                    .iter_mut()
+                    .find(|(known, _)| *known == name)
+                {
+                    Some(slot) => slot.1 = value,
+                    None => self.metric_values.push((name, value)),
+                }
+            }
         }
         tch::manual_seed(reseed_value(
             self.spec.train.seed,

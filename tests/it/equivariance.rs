@@ -184,9 +184,9 @@ fn equivariance_metrics_need_no_detector_and_are_reproducible() {
                 .as_f64()
                 .unwrap()
         };
-        let psnr = value(a);
+        let psnr = value(&a.line);
         assert!(psnr.is_finite() && psnr > 10.0, "{name}: {psnr} dB");
-        assert_eq!(psnr, value(b), "{name} is not reproducible");
+        assert_eq!(psnr, value(&b.line), "{name} is not reproducible");
         let lines =
             std::fs::read_to_string(dir.path().join(format!("metric-{name}.jsonl"))).unwrap();
         assert_eq!(lines.lines().count(), 2);

@@ -25,5 +25,6 @@ mod scheduler; // kimg run: sweeps to completion, killed workers resume, nothing
 mod slurm; // kimg run --on slurm against a local single-node cluster (skipped without one)
 mod snapshot; // official network pickles read without Python
 mod sweep; // sweep expansion and run identity
+mod tensorboard; // event files read back by TensorBoard's own reader; resumed runs supersede
 mod training; // the loop end to end: run files, exact resume, transfer learning
 mod trainstep; // two whole training iterations against the reference loop body

@@ -104,7 +104,7 @@ fn precision_and_recall_equal_the_reference() {
 }
 
 /// The reference's tiny training set (10 RGB 16×16 images with labels).
-fn dataset_zip() -> PathBuf {
+pub(crate) fn dataset_zip() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip")
 }
 
@@ -155,7 +155,7 @@ fn a_missing_detector_says_what_to_fetch_and_where() {
 
 /// The VGG16 stand-in (`tests/fixtures/detectors/vgg16-stub.pt`, made by `make_stubs.py` there): a
 /// scripted module with the official `vgg16.pt`'s keyword interface.
-fn vgg16_stub() -> PathBuf {
+pub(crate) fn vgg16_stub() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/detectors/vgg16-stub.pt")
 }
 
@@ -422,7 +422,7 @@ fn a_downloaded_detector_is_checked_before_it_is_kept() {
 }
 
 /// Run `command`, which must succeed (its stderr is the failure message).
-fn succeeded(command: &mut assert_cmd::Command) -> std::process::Output {
+pub(crate) fn succeeded(command: &mut assert_cmd::Command) -> std::process::Output {
     let out = command.output().unwrap();
     assert!(
         out.status.success(),
@@ -433,7 +433,7 @@ fn succeeded(command: &mut assert_cmd::Command) -> std::process::Output {
 }
 
 /// The `kimg` binary, never downloading a detector.
-fn kimg_command() -> assert_cmd::Command {
+pub(crate) fn kimg_command() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::cargo_bin("kimg").unwrap();
     cmd.env("NO_COLOR", "1")
         .env("KIMG_NO_PROGRESS", "1")

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::tick::{EVENTS_CONTEXT, global_step};
 use super::{Trainer, reseed_value};
 use crate::data::sampler::InfiniteSampler;
 use crate::nets::state::{load_state, state_tensors};
@@ -14,7 +15,7 @@ use crate::snapshot::file::SnapshotFile;
 use crate::snapshot::metadata::{NetworkMetadata, TrainingSetKwargs};
 use crate::snapshot::name::snapshot_file_name;
 use crate::snapshot::networks::read_networks;
-use crate::train::error::TrainError;
+use crate::train::error::{TrainError, io_error};
 use crate::train::iteration::{ADA_STATISTIC, Progress};
 use crate::train::stats::Moments;
 
@@ -139,6 +140,12 @@ impl Trainer {
         }
         self.state.progress.cur_tick += 1;
         self.loader = None;
+        // What a killed process wrote past this snapshot is superseded; the snapshot's own tick
+        // (at its step) stands, and ticks are at least 1 kimg apart, so every later tick has a
+        // later step.
+        self.events
+            .session_start(global_step(self.state.progress.cur_nimg) + 1);
+        self.events.flush().map_err(io_error(EVENTS_CONTEXT))?;
         tch::manual_seed(reseed_value(
             self.spec.train.seed,
             self.state.progress.cur_nimg,

@@ -1,6 +1,11 @@
 //! The end of a tick, as the reference orders it: the log line, the tick's statistics into
-//! `stats.jsonl` (and the check that the losses are still finite), then at snapshot ticks the
-//! fakes grid, the snapshot, the metrics and the curves. Also the end of an interrupted run.
+//! `stats.jsonl` and the event file (and the check that the losses are still finite), then at
+//! snapshot ticks the fakes grid, the snapshot, the metrics and the curves, and the metrics' latest
+//! values into the event file. Also the end of an interrupted run.
+//!
+//! The event file holds what the reference's `SummaryWriter` gets: each statistic's mean under its
+//! `stats.jsonl` name and every metric result evaluated so far as `Metrics/<name>`, at
+//! `global_step = int(cur_nimg / 1e3)` with `walltime = timestamp - start_time`.
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -11,6 +16,9 @@ use crate::run_files::{STATS_FILE, fakes_grid};
 use crate::train::cadence::snapshot_due;
 use crate::train::error::{TrainError, io_error};
 use crate::train::trainer::Observer;
+
+/// What failed when the event file could not be written.
+pub(super) const EVENTS_CONTEXT: &str = "writing the TensorBoard event file";
 
 /// When the run and the current tick started, and the maintenance time the tick carries (the
 /// reference's `start_time`, `tick_start_time`, `tick_start_nimg`, `maintenance_time`).
@@ -48,6 +56,29 @@ impl TickClock {
         self.tick_start = Instant::now();
         self.maintenance = self.tick_start.duration_since(self.tick_end).as_secs_f64();
     }
+}
+
+/// Seconds since 1970, as the reference's `time.time()`.
+pub(super) fn unix_time() -> f64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "microseconds since 1970 are below 2^52"
+    )]
+    let micros = chrono::Utc::now().timestamp_micros() as f64;
+    micros / 1e6
+}
+
+/// The reference's TensorBoard step after `cur_nimg` images, `int(cur_nimg / 1e3)`.
+pub(super) fn global_step(cur_nimg: u64) -> i64 {
+    i64::try_from(cur_nimg / 1000).expect("kimg fit i64")
+}
+
+/// Where a tick's events go in the event file.
+#[derive(Debug, Clone, Copy)]
+struct EventStamp {
+    step: i64,
+    /// Seconds since training started.
+    wall_time: f64,
 }
 
 /// One tick's timing, as logged.
@@ -96,7 +127,7 @@ impl Trainer {
             sec_per_kimg: tick_sec / tick_kimg.max(1e-9),
             maintenance: clock.maintenance,
         };
-        self.record_tick(times)?;
+        let stamp = self.record_tick(times)?;
         let mut snapshot = None;
         let t = &self.spec.train;
         if snapshot_due(done, self.state.progress.cur_tick, t.snap) {
@@ -109,6 +140,7 @@ impl Trainer {
             }
             snapshot = Some(path);
         }
+        self.record_metric_events(stamp)?;
         observer.tick(&TickReport {
             kimg: times.kimg,
             sec_per_kimg: Some(times.sec_per_kimg),
@@ -119,9 +151,10 @@ impl Trainer {
         Ok(())
     }
 
-    /// The tick's log line and its statistics line in `stats.jsonl`; a tick whose G or D loss is
-    /// not finite ends the run as diverged (after its statistics are written).
-    fn record_tick(&mut self, times: TickTimes) -> Result<(), TrainError> {
+    /// The tick's log line, its statistics line in `stats.jsonl` and their means in the event file;
+    /// a tick whose G or D loss is not finite ends the run as diverged (after its statistics are
+    /// written). Returns where the tick's events went.
+    fn record_tick(&mut self, times: TickTimes) -> Result<EventStamp, TrainError> {
         let cpu_mem = crate::device::process_memory_gib();
         let line = format!(
             "tick {:<5} kimg {:<8.1} time {:<12} sec/tick {:<7.1} sec/kimg {:<7.2} maintenance {:<6.1} cpumem {:<6.2} augment {:.3}",
@@ -158,11 +191,7 @@ impl Trainer {
                 .get(name)
                 .is_none_or(|m| m.mean().is_finite())
         });
-        #[expect(
-            clippy::cast_precision_loss,
-            reason = "microseconds since 1970 are below 2^52"
-        )]
-        let timestamp = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+        let timestamp = unix_time();
         let mut stats_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -170,11 +199,36 @@ impl Trainer {
             .map_err(io_error("opening stats.jsonl"))?;
         writeln!(stats_file, "{}", self.state.stats.jsonl_line(timestamp))
             .map_err(io_error("writing stats.jsonl"))?;
+        let stamp = EventStamp {
+            step: global_step(self.state.progress.cur_nimg),
+            wall_time: timestamp - self.start_time,
+        };
+        for name in self.state.stats.names() {
+            if let Some(moments) = self.state.stats.get(name) {
+                self.events
+                    .scalar(name, moments.mean(), stamp.step, stamp.wall_time);
+            }
+        }
+        self.events.flush().map_err(io_error(EVENTS_CONTEXT))?;
         if finite {
-            Ok(())
+            Ok(stamp)
         } else {
             Err(TrainError::Diverged { kimg: times.kimg })
         }
+    }
+
+    /// Every metric value evaluated so far as `Metrics/<name>` at the tick's step, after its
+    /// statistics (the reference writes them at every tick once evaluated).
+    fn record_metric_events(&mut self, stamp: EventStamp) -> Result<(), TrainError> {
+        for (name, value) in &self.metric_values {
+            self.events.scalar(
+                &format!("Metrics/{name}"),
+                *value,
+                stamp.step,
+                stamp.wall_time,
+            );
+        }
+        self.events.flush().map_err(io_error(EVENTS_CONTEXT))
     }
 
     /// Stop at this iteration boundary on the observer's request: snapshot, log, report.
