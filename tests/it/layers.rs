@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// For each constrained module, the modules it must never use. Unlisted leaf modules (`device`,
-/// `env_vars`, `error`, `fsutil`, `numpy_rng`, `pyfmt`, `run_files`, `signals`, `ui`) are shared
-/// helpers.
+/// `env_vars`, `error`, `fsutil`, `numpy_rng`, `pyfmt`, `run_files`, `signals`, `tfevents`, `ui`)
+/// are shared helpers.
 ///
 /// Changes from the layering first proposed: `manifest` may use `nets`, because a configuration
 /// names the generator family it trains (`Arch`, owned by `nets`); `nets` may not use `manifest`.
