@@ -9,9 +9,14 @@ use super::monitor::TrainMonitor;
 use crate::error::{EXIT_INTERRUPTED, Error};
 use crate::manifest::ExperimentSpec;
 use crate::run::status::{Failure, FailureKind, State};
-use crate::run_files::TRAINING_OPTIONS_FILE;
+use crate::run_files::{
+    CURVES_FILE, INITIAL_FAKES_GRID, LOG_FILE, REALS_GRID, STATS_FILE, TRAINING_OPTIONS_FILE,
+    fakes_grid,
+};
+use crate::snapshot::name::latest_snapshot_kimg;
 use crate::train::error::TrainError;
 use crate::train::trainer::{Outcome, Trainer};
+use crate::ui;
 
 /// Check the run's data before anything is written (see [`Trainer::check_data`]); a bad dataset
 /// is a usage error naming the file.
@@ -72,6 +77,7 @@ pub fn train_monitored(
     match outcome {
         Ok(Outcome::Finished) => {
             monitor.finish(State::Done, None);
+            print_where_to_look(run_dir)?;
             Ok(ExitCode::SUCCESS)
         }
         Ok(Outcome::Interrupted { kimg }) => {
@@ -93,6 +99,25 @@ pub fn train_monitored(
             Err(command_error(error))
         }
     }
+}
+
+/// Where a finished run's results are: the run directory, its newest fakes grid, the curves, the
+/// statistics and the TensorBoard command.
+fn print_where_to_look(run_dir: &Path) -> Result<(), Error> {
+    let newest_fakes = latest_snapshot_kimg(run_dir).map(fakes_grid);
+    let logdir = run_dir.parent().unwrap_or(run_dir);
+    let mut text = format!("\nResults in {}:\n", run_dir.display());
+    if let Some(fakes) = newest_fakes {
+        text.push_str(&format!(
+            "  images       {fakes} (and {REALS_GRID}, {INITIAL_FAKES_GRID})\n"
+        ));
+    }
+    text.push_str(&format!(
+        "  curves       {CURVES_FILE}\n  statistics   {STATS_FILE}, {LOG_FILE}\n  TensorBoard  \
+         tensorboard --logdir {}",
+        logdir.display()
+    ));
+    ui::println(&text)
 }
 
 /// The class of a training error: typed where kimg raised it, and for libtorch's own errors
