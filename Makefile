@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup setup-metrics setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
+.PHONY: setup setup-metrics setup-browser setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -53,6 +53,17 @@ $(DETECTOR):
 	  echo "$(DETECTOR_SHA256)  $$tmp/default_1.pt" | sha256sum -c --quiet && \
 	  mv "$$tmp/default_1.pt" "$@.tmp" && mv "$@.tmp" "$@"
 	@echo "detector: $@"
+
+## setup-browser: headless Chromium (Debian's `chromium` package, installed with apt-get as root,
+## or through sudo) for the test that opens `kimg report`'s HTML page in a real browser.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+setup-browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
 ## build: the kimg binary.
 build: setup
@@ -90,8 +101,9 @@ $(DEMO_DATA): data/fashion-mnist/train-images-idx3-ubyte.gz data/fashion-mnist/t
 	$(KIMG) dataset create --source $< --dest $@
 
 ## test: formatting, lints and the whole test suite, exactly as CI runs them. The Inception
-## detector of `setup-metrics` makes the metric tests on the real network run instead of skipping.
-test: setup setup-metrics
+## detector of `setup-metrics` makes the metric tests on the real network run instead of skipping;
+## the browser test fails without `setup-browser`'s Chromium.
+test: setup setup-metrics setup-browser
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets
