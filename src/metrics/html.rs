@@ -195,13 +195,14 @@ pub fn href(page_dir: &Path, target: &Path) -> String {
 
 /// The page's style: no external font, sheet or script.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
+h1{font-size:1.6em;margin:0 0 0.3em}h2{font-size:1.2em;margin:1.2em 0 0.4em}\
 table{border-collapse:collapse;margin:0.5em 0}\
 th,td{border-bottom:1px solid #ddd;padding:0.3em 0.6em;text-align:left;vertical-align:middle}\
 td{white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}\
 tr.best{background:#fff6d5}tr.best td.mark{font-weight:bold;color:#a66f00}\
 .swatch{display:inline-block;width:0.9em;height:0.9em;margin-right:0.4em;vertical-align:-0.1em}\
-img.fakes{display:block}\
-figure{margin:0}.chart svg{width:100%;max-width:800px;height:auto}\
+img.fakes{height:64px;width:auto;vertical-align:middle;margin-right:0.4em}\
+figure{margin:0}.chart svg{width:100%;max-width:720px;height:auto}\
 .chart text{font-family:'DejaVu Sans Mono',Menlo,Consolas,monospace}\
 code{font-size:0.95em}.note{color:#555;font-size:0.9em}";
 
@@ -280,8 +281,8 @@ fn runs_table(page: &mut String, report: &HtmlReport<'_>, page_dir: &Path) {
     let _ = write!(
         page,
         "</tbody>\n</table>\n<p class=\"note\">Best run (★): the {direction} {name} a run reached \
-         so far; equal values go to the run that reached it in fewer kimg, then to the smaller \
-         hash. Runs without a value are never marked.</p>\n"
+         so far; equal values go to the run that reached it in fewer kimg, then to the better \
+         latest value, then to the smaller hash. Runs without a value are never marked.</p>\n"
     );
 }
 

@@ -99,24 +99,33 @@ impl ReportMetric {
     }
 
     /// Runs `(hash, history)` ranked best first — the sweep's best-run rule, in one place: by the
-    /// best value each run reached so far (the metric's direction; NaN ignored), equal values by
-    /// fewer kimg to reach it, then by hash (ascending), so the rank never depends on the order of
-    /// the runs. Runs without a value are left out. Returns their indices.
+    /// best value each run reached so far (the metric's direction; NaN ignored); equal values by
+    /// fewer kimg to reach it, then by the better latest value (NaN last: runs that share their
+    /// best value, e.g. the same start at kimg 0, are told apart by where they are now), then by
+    /// hash (ascending), so the rank never depends on the order of the runs. Runs without a value
+    /// are left out. Returns their indices.
     pub fn rank<'a>(
         &self,
         runs: impl IntoIterator<Item = (&'a str, &'a [(f64, f64)])>,
     ) -> Vec<usize> {
-        let mut standing: Vec<(usize, &str, (f64, f64))> = runs
+        let latest = |history: &[(f64, f64)]| history.last().map_or(f64::NAN, |p| p.1);
+        let mut standing: Vec<(usize, &str, (f64, f64), f64)> = runs
             .into_iter()
             .enumerate()
-            .filter_map(|(i, (hash, history))| Some((i, hash, self.best(history)?)))
+            .filter_map(|(i, (hash, history))| {
+                Some((i, hash, self.best(history)?, latest(history)))
+            })
             .collect();
         standing.sort_by(|a, b| {
             self.better(a.2.1, b.2.1)
                 .then(a.2.0.total_cmp(&b.2.0))
+                .then(match (a.3.is_nan(), b.3.is_nan()) {
+                    (false, false) => self.better(a.3, b.3),
+                    (nan_a, nan_b) => nan_a.cmp(&nan_b),
+                })
                 .then(a.1.cmp(b.1))
         });
-        standing.into_iter().map(|(i, _, _)| i).collect()
+        standing.into_iter().map(|(i, ..)| i).collect()
     }
 }
 
@@ -261,18 +270,21 @@ mod tests {
             [0, 1],
             "runs without a value are not ranked"
         );
-        // Equal values: fewer kimg to reach it wins, then the smaller hash, whatever the order.
+        // Equal values: fewer kimg to reach it wins, then the better latest value, then the
+        // smaller hash, whatever the order of the runs.
         let tied = [
             row("b", vec![(0.0, 50.0)]),
             row("c", vec![(0.0, 60.0), (4.0, 50.0)]),
             row("a", vec![(0.0, 50.0), (4.0, 50.0)]),
+            row("e", vec![(0.0, 50.0), (4.0, 70.0)]),
+            row("d", vec![(0.0, 50.0), (4.0, 70.0), (8.0, f64::NAN)]),
         ];
         assert_eq!(best_run(&fid, &tied), Some(2));
         let mut reversed = tied.to_vec();
         reversed.reverse();
-        assert_eq!(best_run(&fid, &reversed), Some(0));
+        assert_eq!(best_run(&fid, &reversed), Some(2));
         let histories = tied.iter().map(|r| (r.hash.as_str(), r.history.as_slice()));
-        assert_eq!(fid.rank(histories), [2, 0, 1]);
+        assert_eq!(fid.rank(histories), [2, 0, 3, 4, 1]);
         // Higher is better for recall; no run with a value, no best run.
         let recall = ReportMetric::parse("pr50k3_full_recall");
         let recalls = [
@@ -289,18 +301,28 @@ mod tests {
 
     #[test]
     fn runs_tied_at_kimg_0_get_the_same_mark_in_every_order() {
+        // Same seed, same start: every run's best is its kimg 0 value. The latest value decides,
+        // then the hash.
         let fid = ReportMetric::parse("fid50k_full");
         let runs = [
             row("f00d", vec![(0.0, 412.5)]),
             row("0bad", vec![(0.0, 412.5)]),
             row("beef", vec![(0.0, 412.5)]),
         ];
-        let text = table(&fid, &runs);
-        let marked: Vec<&str> = text.lines().filter(|l| l.starts_with('*')).collect();
-        assert_eq!(marked.len(), 1, "{text}");
-        assert!(marked[0].starts_with("* 0bad"), "{text}");
-        let mut rotated = runs.to_vec();
-        rotated.rotate_left(1);
-        assert!(table(&fid, &rotated).contains("* 0bad"));
+        let started = [
+            row("f00d", vec![(0.0, 412.5), (4.0, 420.0)]),
+            row("0bad", vec![(0.0, 412.5), (4.0, 430.0)]),
+            row("beef", vec![(0.0, 412.5), (4.0, 415.0)]),
+        ];
+        for (runs, best) in [(runs, "* 0bad"), (started, "* beef")] {
+            for turn in 0..3 {
+                let mut rotated = runs.to_vec();
+                rotated.rotate_left(turn);
+                let text = table(&fid, &rotated);
+                let marked: Vec<&str> = text.lines().filter(|l| l.starts_with('*')).collect();
+                assert_eq!(marked.len(), 1, "{text}");
+                assert!(marked[0].starts_with(best), "{text}");
+            }
+        }
     }
 }
