@@ -23,7 +23,7 @@ export LIBTORCH_CXX11_ABI := 1
 
 DEMO_DATA := data/fashion-mnist-32.zip
 
-.PHONY: setup setup-metrics setup-tensorboard setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
+.PHONY: setup setup-metrics setup-tensorboard setup-browser setup-cuda build build-cuda check-cuda demo test test-isa bench slurm-up slurm-down
 
 ## setup: install libtorch into the project venv (idempotent; skipped when LIBTORCH is set).
 setup: $(SETUP_DEPS)
@@ -67,6 +67,17 @@ $(TENSORBOARD_STAMP):
 	$(VENV)/bin/python -m pip install --disable-pip-version-check -q tensorboard==$(TENSORBOARD_VERSION)
 	@touch $@
 
+## setup-browser: headless Chromium (Debian's `chromium` package, installed with apt-get as root,
+## or through sudo) for the test that opens `kimg report`'s HTML page in a real browser.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+setup-browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+
 ## build: the kimg binary.
 build: setup
 	$(CARGO) build --locked --bin kimg
@@ -104,8 +115,9 @@ $(DEMO_DATA): data/fashion-mnist/train-images-idx3-ubyte.gz data/fashion-mnist/t
 
 ## test: formatting, lints and the whole test suite, exactly as CI runs them. The Inception
 ## detector of `setup-metrics` makes the metric tests on the real network run instead of skipping;
-## the TensorBoard of `setup-tensorboard` reads the event files back.
-test: setup setup-metrics setup-tensorboard
+## the TensorBoard of `setup-tensorboard` reads the event files back; the browser test fails without
+## `setup-browser`'s Chromium.
+test: setup setup-metrics setup-tensorboard setup-browser
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	$(CARGO) test --locked --all-targets

@@ -34,6 +34,15 @@ pub fn fakes_grid(kimg: u64) -> String {
     format!("fakes{kimg:06}.png")
 }
 
+/// The kimg of a fakes grid's file name (`fakes000123.png` → 123; `None` for other names,
+/// `fakes_init.png` included).
+pub fn fakes_grid_kimg(file_name: &str) -> Option<u64> {
+    let digits = file_name.strip_prefix("fakes")?.strip_suffix(".png")?;
+    (digits.len() >= 6 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| digits.parse().ok())
+        .flatten()
+}
+
 /// The metric's log, one JSON line per evaluation, as the official `metric-<name>.jsonl`.
 pub fn metric_log(metric: &str) -> String {
     format!("metric-{metric}.jsonl")

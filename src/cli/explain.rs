@@ -22,7 +22,7 @@ pub(crate) struct ExplainArgs {
 }
 
 /// The run directory `run` names.
-fn find_run(run: &str, runs_dir: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn find_run(run: &str, runs_dir: &Path) -> Result<PathBuf, Error> {
     let path = Path::new(run);
     if path.join(RECORD_FILE).is_file() {
         return Ok(path.to_path_buf());

@@ -2,6 +2,7 @@
 //! lives in the library modules.
 
 mod dataset;
+mod diff;
 mod doctor;
 mod explain;
 mod fid;
@@ -36,6 +37,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Make datasets in the official layout.
     Dataset(dataset::DatasetArgs),
+    /// What differs between two runs' configurations and records (and whether they are the same
+    /// run).
+    Diff(diff::DiffArgs),
     /// Report libtorch, CUDA/cuDNN, devices and CPU threads.
     Doctor(doctor::DoctorArgs),
     /// The FID between two image folders or zips (printed).
@@ -50,7 +54,7 @@ pub(crate) enum Command {
     Plan(plan::PlanArgs),
     /// List the presets that reproduce the published configuration tables.
     Presets(presets::PresetsArgs),
-    /// Tabulate and plot a metric over every run of a manifest.
+    /// Tabulate and plot a metric over every run of a manifest, and write it as an HTML page.
     Report(report::ReportArgs),
     /// Carry out every run of a manifest that is not done: locally, or on Slurm.
     Run(run::RunArgs),
@@ -83,6 +87,7 @@ pub fn main() -> ExitCode {
 pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
     match cli.command {
         Command::Dataset(args) => dataset::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Doctor(args) => doctor::run(&args),
         Command::Fid(args) => fid::run(&args),
         Command::Generate(args) => generate::run(&args),

@@ -1,12 +1,17 @@
 //! `kimg report MANIFEST`: every run of a manifest with a metric's best and latest value (the best
-//! run marked), and the metric against kimg as `runs/<experiment>/report-<metric>.{png,svg}`.
+//! run marked), the metric against kimg as `runs/<experiment>/report-<metric>.{png,svg}`, and all
+//! of it with the runs' newest fakes and configuration differences as one self-contained page,
+//! `report-<metric>.html`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::error::Error;
+use crate::manifest::diff::differing;
+use crate::metrics::html::{HtmlReport, write_html};
 use crate::metrics::plot::{Curve, Panel, write_plots};
-use crate::metrics::report::{ReportMetric, ReportRow, table};
+use crate::metrics::report::{ReportMetric, ReportRow, sec_per_kimg, table};
+use crate::run::record::resolved_config;
 use crate::schedule::plan;
 use crate::snapshot::name::latest_snapshot_kimg;
 use crate::ui;
@@ -42,6 +47,8 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
                 state: p.state.describe(),
                 kimg: latest_snapshot_kimg(&p.dir),
                 history: metric.history(&p.dir),
+                dir: p.dir.clone(),
+                sec_per_kimg: sec_per_kimg(&p.dir),
             }
         })
         .collect();
@@ -67,5 +74,17 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
     };
     let [png, svg] = write_plots(&stem, &panel).map_err(|e| Error::RunFailed(e.to_string()))?;
     ui::println(&format!("\nWrote {} and {}", png.display(), svg.display()))?;
+    let resolved: Vec<toml::Value> = planned.iter().map(|p| resolved_config(&p.run)).collect();
+    let html = stem.with_extension("html");
+    let report = HtmlReport {
+        experiment,
+        metric: &metric,
+        runs: &runs,
+        chart: &panel,
+        config_diff: &differing(&resolved),
+        tile: first.run.spec.data.resolution,
+    };
+    write_html(&html, &report).map_err(|e| Error::RunFailed(e.to_string()))?;
+    ui::println(&format!("Wrote {} (open it in a browser)", html.display()))?;
     Ok(ExitCode::SUCCESS)
 }

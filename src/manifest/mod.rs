@@ -3,10 +3,11 @@
 //! `wire` is the raw shape of one file, `load` layers files with figment (precedence documented
 //! there), `spec` resolves the merged values into an [`ExperimentSpec`] with everything `train.py`
 //! derives, `cfg` holds the `--cfg` table, `catalog` finds presets, `error` reports problems with
-//! file, line and key.
+//! file, line and key; `diff` lists the keys that differ between resolved configurations.
 
 pub mod catalog;
 pub mod cfg;
+pub mod diff;
 pub mod error;
 pub mod fields;
 pub mod load;

@@ -8,8 +8,8 @@
 //! arguments, [`download`] fetches them); [`features`] turns datasets and generators into
 //! [`FeatureStats`], which [`cache`] keeps on disk for datasets; [`fid`], [`kid`], [`pr`], [`ppl`]
 //! and [`inception_score`] are the math; [`evaluate`] ties them together and writes
-//! `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots; [`report`] and [`plot`]
-//! summarise a sweep.
+//! `metric-<name>.jsonl` lines; [`runner`] evaluates a run's snapshots; [`report`], [`plot`] and
+//! [`html`] summarise a sweep.
 
 pub mod cache;
 pub mod detector;
@@ -19,6 +19,7 @@ pub mod error;
 pub mod evaluate;
 pub mod features;
 pub mod fid;
+pub mod html;
 pub mod inception_score;
 pub mod kid;
 pub mod locate;

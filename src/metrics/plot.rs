@@ -201,20 +201,27 @@ fn write_png(
     })
 }
 
+/// `panel` as an SVG document ([`SIZE`]), as `write_plots` writes it and the HTML report inlines it.
+pub fn svg_text(panel: &Panel) -> Result<String, SvgDrawError> {
+    register_font();
+    let mut text = String::new();
+    {
+        let area = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
+        draw(&area, panel)?;
+    }
+    Ok(text)
+}
+
 /// Write `panel` as `<stem>.png` and `<stem>.svg` ([`SIZE`]); returns both paths.
 pub fn write_plots(stem: &Path, panel: &Panel) -> Result<[PathBuf; 2], PlotError> {
     register_font();
     let png = stem.with_extension("png");
     let svg = stem.with_extension("svg");
     write_png(&png, SIZE, |area| draw(area, panel))?;
-    let mut text = String::new();
-    {
-        let area = SVGBackend::with_string(&mut text, SIZE).into_drawing_area();
-        draw(&area, panel).map_err(|source| PlotError::Svg {
-            path: svg.clone(),
-            source,
-        })?;
-    }
+    let text = svg_text(panel).map_err(|source| PlotError::Svg {
+        path: svg.clone(),
+        source,
+    })?;
     crate::fsutil::atomic_write(&svg, text.as_bytes()).map_err(|source| PlotError::Write {
         path: svg.clone(),
         source,

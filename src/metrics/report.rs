@@ -1,11 +1,13 @@
 //! The sweep report: every run of a manifest with its state and a metric's history, read from
-//! the runs' `metric-<name>.jsonl` files, as a table and as curves for [`super::plot`].
+//! the runs' `metric-<name>.jsonl` files, as a table, as curves for [`super::plot`] and as a page
+//! for [`super::html`]; the best run by one rule, [`ReportMetric::rank`].
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::registry::MetricSpec;
-use crate::run_files::metric_log;
+use crate::run_files::{STATS_FILE, metric_log};
 use crate::snapshot::name::snapshot_kimg;
 
 /// Which value of which metric file a report shows.
@@ -32,6 +34,11 @@ impl ReportMetric {
             metric: name.to_string(),
             result: None,
         }
+    }
+
+    /// The name of the value shown: the result's key when one was picked, else the metric.
+    pub fn name(&self) -> &str {
+        self.result.as_deref().unwrap_or(&self.metric)
     }
 
     /// Whether larger values are better, as the metric's registry entry says (unknown names:
@@ -73,17 +80,67 @@ impl ReportMetric {
         points.into_iter().map(|(k, v)| (k as f64, v)).collect()
     }
 
-    /// The best point of a history.
+    /// The best point of a history: its best value (NaN ignored) where it was first reached.
     pub fn best(&self, history: &[(f64, f64)]) -> Option<(f64, f64)> {
-        history.iter().copied().reduce(|a, b| {
-            let better = if self.higher_is_better() {
-                b.1 > a.1
-            } else {
-                b.1 < a.1
-            };
-            if better { b } else { a }
-        })
+        history
+            .iter()
+            .copied()
+            .filter(|p| !p.1.is_nan())
+            .reduce(|a, b| if self.better(b.1, a.1).is_lt() { b } else { a })
     }
+
+    /// `Less` when `a` is the better value (the metric's direction), `Equal` for equal values.
+    fn better(&self, a: f64, b: f64) -> Ordering {
+        if self.higher_is_better() {
+            b.total_cmp(&a)
+        } else {
+            a.total_cmp(&b)
+        }
+    }
+
+    /// Runs `(hash, history)` ranked best first — the sweep's best-run rule, in one place: by the
+    /// best value each run reached so far (the metric's direction; NaN ignored); equal values by
+    /// fewer kimg to reach it, then by the better latest value (NaN last: runs that share their
+    /// best value, e.g. the same start at kimg 0, are told apart by where they are now), then by
+    /// hash (ascending), so the rank never depends on the order of the runs. Runs without a value
+    /// are left out. Returns their indices.
+    pub fn rank<'a>(
+        &self,
+        runs: impl IntoIterator<Item = (&'a str, &'a [(f64, f64)])>,
+    ) -> Vec<usize> {
+        let latest = |history: &[(f64, f64)]| history.last().map_or(f64::NAN, |p| p.1);
+        let mut standing: Vec<(usize, &str, (f64, f64), f64)> = runs
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, (hash, history))| {
+                Some((i, hash, self.best(history)?, latest(history)))
+            })
+            .collect();
+        standing.sort_by(|a, b| {
+            self.better(a.2.1, b.2.1)
+                .then(a.2.0.total_cmp(&b.2.0))
+                .then(match (a.3.is_nan(), b.3.is_nan()) {
+                    (false, false) => self.better(a.3, b.3),
+                    (nan_a, nan_b) => nan_a.cmp(&nan_b),
+                })
+                .then(a.1.cmp(b.1))
+        });
+        standing.into_iter().map(|(i, ..)| i).collect()
+    }
+}
+
+/// `Timing/sec_per_kimg` of the last tick in `run_dir`'s `stats.jsonl` (`None` before a tick).
+pub fn sec_per_kimg(run_dir: &Path) -> Option<f64> {
+    let text = std::fs::read_to_string(run_dir.join(STATS_FILE)).ok()?;
+    text.lines().rev().find_map(|line| {
+        serde_json::from_str::<serde_json::Value>(line).ok()?["Timing/sec_per_kimg"]["mean"]
+            .as_f64()
+    })
+}
+
+/// A `(kimg, value)` point as the report shows it: `50.0000 @ 4`, or `-`.
+pub fn format_point(point: Option<(f64, f64)>) -> String {
+    point.map_or_else(|| "-".to_string(), |(k, v)| format!("{v:.4} @ {k}"))
 }
 
 /// One run's row in the sweep report.
@@ -99,24 +156,25 @@ pub struct ReportRow {
     pub kimg: Option<u64>,
     /// `(kimg, value)` points.
     pub history: Vec<(f64, f64)>,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Seconds per kimg of its last tick.
+    pub sec_per_kimg: Option<f64>,
 }
 
-/// The table: one line per run with the best and latest values, the best run marked `*`.
+/// The index of the best run of `runs` by [`ReportMetric::rank`] (`None`: no run has a value).
+pub fn best_run(metric: &ReportMetric, runs: &[ReportRow]) -> Option<usize> {
+    metric
+        .rank(runs.iter().map(|r| (r.hash.as_str(), r.history.as_slice())))
+        .first()
+        .copied()
+}
+
+/// The table: one line per run with the best and latest values, the best run ([`best_run`])
+/// marked `*`.
 pub fn table(metric: &ReportMetric, runs: &[ReportRow]) -> String {
-    let best_overall = runs
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| metric.best(&r.history).map(|b| (i, b.1)))
-        .reduce(|a, b| {
-            let better = if metric.higher_is_better() {
-                b.1 > a.1
-            } else {
-                b.1 < a.1
-            };
-            if better { b } else { a }
-        })
-        .map(|(i, _)| i);
-    let name = metric.result.as_deref().unwrap_or(&metric.metric);
+    let best_overall = best_run(metric, runs);
+    let name = metric.name();
     let label_width = runs.iter().map(|r| r.label.len()).max().unwrap_or(0).max(6);
     let mut text = format!(
         "  {:<12}  {:<label_width$}  {:<18}  {:>8}  {:>22}  {:>22}\n",
@@ -127,8 +185,6 @@ pub fn table(metric: &ReportMetric, runs: &[ReportRow]) -> String {
         format!("best {name}"),
         format!("latest {name}")
     );
-    let point =
-        |p: Option<(f64, f64)>| p.map_or_else(|| "-".to_string(), |(k, v)| format!("{v:.4} @ {k}"));
     for (i, run) in runs.iter().enumerate() {
         let mark = if Some(i) == best_overall { '*' } else { ' ' };
         let kimg = run.kimg.map_or_else(|| "-".to_string(), |k| k.to_string());
@@ -138,8 +194,8 @@ pub fn table(metric: &ReportMetric, runs: &[ReportRow]) -> String {
             run.label,
             run.state,
             kimg,
-            point(metric.best(&run.history)),
-            point(run.history.last().copied()),
+            format_point(metric.best(&run.history)),
+            format_point(run.history.last().copied()),
         ));
     }
     text
@@ -147,18 +203,26 @@ pub fn table(metric: &ReportMetric, runs: &[ReportRow]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{ReportMetric, ReportRow, table};
+    use std::path::PathBuf;
 
-    #[test]
-    fn the_best_run_is_marked() {
-        let metric = ReportMetric::parse("fid50k_full");
-        let run = |hash: &str, history: Vec<(f64, f64)>| ReportRow {
+    use super::{ReportMetric, ReportRow, best_run, table};
+
+    fn row(hash: &str, history: Vec<(f64, f64)>) -> ReportRow {
+        ReportRow {
             hash: hash.into(),
             label: format!("gamma{hash}"),
             state: "done".into(),
             kimg: history.last().map(|p| p.0 as u64),
             history,
-        };
+            dir: PathBuf::from(hash),
+            sec_per_kimg: None,
+        }
+    }
+
+    #[test]
+    fn the_best_run_is_marked() {
+        let metric = ReportMetric::parse("fid50k_full");
+        let run = row;
         let text = table(
             &metric,
             &[
@@ -186,6 +250,79 @@ mod tests {
                 higher,
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn the_best_run_is_the_best_value_so_far_then_fewer_kimg_then_the_hash() {
+        let fid = ReportMetric::parse("fid50k_full");
+        // The best value so far counts, not the latest; NaN is no value.
+        let runs = [
+            row("c", vec![(0.0, 300.0), (4.0, 20.0), (8.0, 90.0)]),
+            row("a", vec![(0.0, 300.0), (4.0, 30.0), (8.0, f64::NAN)]),
+            row("b", vec![(0.0, f64::NAN)]),
+            row("d", vec![]),
+        ];
+        assert_eq!(best_run(&fid, &runs), Some(0));
+        let histories = runs.iter().map(|r| (r.hash.as_str(), r.history.as_slice()));
+        assert_eq!(
+            fid.rank(histories),
+            [0, 1],
+            "runs without a value are not ranked"
+        );
+        // Equal values: fewer kimg to reach it wins, then the better latest value, then the
+        // smaller hash, whatever the order of the runs.
+        let tied = [
+            row("b", vec![(0.0, 50.0)]),
+            row("c", vec![(0.0, 60.0), (4.0, 50.0)]),
+            row("a", vec![(0.0, 50.0), (4.0, 50.0)]),
+            row("e", vec![(0.0, 50.0), (4.0, 70.0)]),
+            row("d", vec![(0.0, 50.0), (4.0, 70.0), (8.0, f64::NAN)]),
+        ];
+        assert_eq!(best_run(&fid, &tied), Some(2));
+        let mut reversed = tied.to_vec();
+        reversed.reverse();
+        assert_eq!(best_run(&fid, &reversed), Some(2));
+        let histories = tied.iter().map(|r| (r.hash.as_str(), r.history.as_slice()));
+        assert_eq!(fid.rank(histories), [2, 0, 3, 4, 1]);
+        // Higher is better for recall; no run with a value, no best run.
+        let recall = ReportMetric::parse("pr50k3_full_recall");
+        let recalls = [
+            row("a", vec![(0.0, 0.1), (4.0, 0.4)]),
+            row("b", vec![(0.0, 0.1), (4.0, 0.5)]),
+        ];
+        assert_eq!(best_run(&recall, &recalls), Some(1));
+        assert_eq!(best_run(&fid, &recalls), Some(0));
+        assert_eq!(
+            best_run(&fid, &[row("x", vec![]), row("y", vec![(0.0, f64::NAN)])]),
+            None
+        );
+    }
+
+    #[test]
+    fn runs_tied_at_kimg_0_get_the_same_mark_in_every_order() {
+        // Same seed, same start: every run's best is its kimg 0 value. The latest value decides,
+        // then the hash.
+        let fid = ReportMetric::parse("fid50k_full");
+        let runs = [
+            row("f00d", vec![(0.0, 412.5)]),
+            row("0bad", vec![(0.0, 412.5)]),
+            row("beef", vec![(0.0, 412.5)]),
+        ];
+        let started = [
+            row("f00d", vec![(0.0, 412.5), (4.0, 420.0)]),
+            row("0bad", vec![(0.0, 412.5), (4.0, 430.0)]),
+            row("beef", vec![(0.0, 412.5), (4.0, 415.0)]),
+        ];
+        for (runs, best) in [(runs, "* 0bad"), (started, "* beef")] {
+            for turn in 0..3 {
+                let mut rotated = runs.to_vec();
+                rotated.rotate_left(turn);
+                let text = table(&fid, &rotated);
+                let marked: Vec<&str> = text.lines().filter(|l| l.starts_with('*')).collect();
+                assert_eq!(marked.len(), 1, "{text}");
+                assert!(marked[0].starts_with(best), "{text}");
+            }
         }
     }
 }

@@ -112,7 +112,7 @@ impl RunRecord {
                 dataset_fingerprint: dataset_fingerprint.map(str::to_string),
                 written: chrono::Local::now().to_rfc3339(),
             },
-            resolved: toml::Value::try_from(&run.spec).expect("specs serialise to TOML"),
+            resolved: resolved_config(run),
         }
     }
 
@@ -153,6 +153,12 @@ impl RunRecord {
             Err(source) => Err(RecordError::Read { path, source }),
         }
     }
+}
+
+/// The fully resolved configuration of `run`, derived values included, as `run.toml`'s
+/// `[resolved]` holds it.
+pub fn resolved_config(run: &RunSpec) -> toml::Value {
+    toml::Value::try_from(&run.spec).expect("specs serialise to TOML")
 }
 
 /// HEAD and dirtiness of the git repository containing `manifest` (`None` outside git).

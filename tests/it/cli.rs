@@ -343,3 +343,69 @@ fn bad_data_is_refused_before_a_run_directory_exists() {
     let truncated = png_zip(dir.path(), (16, 16), 4, Some(2));
     train(&truncated, &[], "img002.png");
 }
+
+/// `kimg diff` prints the keys of `config.toml` and `run.toml` that differ between two runs and
+/// whether they are the same run; a run without its files is a usage error naming the file.
+#[test]
+fn diff_lists_what_differs_between_two_runs_and_names_a_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, _, planned) = crate::metrics::fake_sweep(dir.path());
+    for run in &planned[..2] {
+        run.write_record(&manifest).unwrap();
+    }
+    let (a, b) = (&planned[0].dir, &planned[1].dir);
+    let short = |i: usize| planned[i].identity.short().to_string();
+    let out = kimg().arg("diff").arg(a).arg(b).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}");
+    let (config, record) = text.split_once("\nrun.toml: ").unwrap();
+    let row = |section: &str, key: &str| -> Vec<String> {
+        section
+            .lines()
+            .map(|line| line.split_whitespace().map(str::to_string).collect())
+            .find(|words: &Vec<String>| words.first().is_some_and(|w| w == key))
+            .unwrap_or_else(|| panic!("no `{key}` row in {text}"))
+    };
+    assert!(config.contains("config.toml: 1 key differs"), "{text}");
+    assert_eq!(row(config, "train.gamma"), ["train.gamma", "0.25", "0.5"]);
+    assert_eq!(row(record, "resolved.train.gamma")[1..], ["0.25", "0.5"]);
+    assert_eq!(
+        row(record, "run.hash")[1..],
+        [0, 1].map(|i| format!("\"{}\"", planned[i].identity.hash))
+    );
+    assert!(
+        text.ends_with(&format!(
+            "Different runs: identity hashes {} and {}.\n",
+            short(0),
+            short(1)
+        )),
+        "{text}"
+    );
+
+    kimg()
+        .arg("diff")
+        .arg(a)
+        .arg(a)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "config.toml: the same\n\nrun.toml: the same\n",
+        ))
+        .stdout(predicate::str::contains(format!(
+            "The same run: both have the identity hash {}.",
+            short(0)
+        )));
+
+    std::fs::remove_file(b.join("config.toml")).unwrap();
+    let out = kimg().arg("diff").arg(a).arg(b).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    // The message, unwrapped from the diagnostic's frame.
+    let stderr: String = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|line| line.trim_start().trim_start_matches(['×', '│']).trim())
+        .collect();
+    assert!(
+        stderr.contains(&b.join("config.toml").display().to_string()),
+        "{stderr}"
+    );
+}

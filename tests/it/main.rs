@@ -21,6 +21,7 @@ mod metrics; // FID/KID/PR/IS math against the reference, detector, stats cache,
 mod nets; // the networks against the reference fixtures (outputs, EMAs, gradients, init)
 mod ops; // the ops against the reference fixtures (outputs and gradients)
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows
+mod report_html; // kimg report's HTML page in headless Chromium: rows, best run, thumbnails
 mod scheduler; // kimg run: sweeps to completion, killed workers resume, nothing repeated
 mod slurm; // kimg run --on slurm against a local single-node cluster (skipped without one)
 mod snapshot; // official network pickles read without Python

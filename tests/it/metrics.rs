@@ -695,11 +695,11 @@ fn training_with_metrics_writes_jsonl_and_kimg_metrics_agrees() {
     }
 }
 
-/// `kimg report` tabulates a sweep (best run marked) and plots one curve per run with results.
-#[test]
-fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let manifest = dir.path().join("sweep.toml");
+/// A three-run gamma sweep of the fixture dataset, planned under `dir/runs` (manifest
+/// `dir/sweep.toml`): the first two runs have `fid50k_full` results at kimg 0, 4 and 8 (the second
+/// is better), the third none.
+pub(crate) fn fake_sweep(dir: &Path) -> (PathBuf, PathBuf, Vec<kimg::schedule::PlannedRun>) {
+    let manifest = dir.join("sweep.toml");
     std::fs::write(
         &manifest,
         format!(
@@ -711,7 +711,7 @@ fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
         ),
     )
     .unwrap();
-    let runs_dir = dir.path().join("runs");
+    let runs_dir = dir.join("runs");
     let planned = kimg::schedule::plan(&manifest, &[], &runs_dir).unwrap();
     assert_eq!(planned.len(), 3);
     // Two runs with results (the second is better), the third without any.
@@ -734,6 +734,14 @@ fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
             .collect();
         std::fs::write(run.dir.join("metric-fid50k_full.jsonl"), lines).unwrap();
     }
+    (manifest, runs_dir, planned)
+}
+
+/// `kimg report` tabulates a sweep (best run marked) and plots one curve per run with results.
+#[test]
+fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (manifest, runs_dir, planned) = fake_sweep(dir.path());
     let out = succeeded(
         kimg_command()
             .args(["report", "--runs-dir"])
@@ -757,6 +765,16 @@ fn kimg_report_marks_the_best_run_and_plots_one_curve_per_run() {
         .map(|(r, g, b)| colours.contains(&[*r, *g, *b]))
         .collect();
     assert_eq!(drawn, [true, true, false], "one curve per run with results");
+    // The same as one page: a row per run, the same run marked (`report_html` opens it in a
+    // browser).
+    let page = std::fs::read_to_string(runs_dir.join("sweep/report-fid50k_full.html")).unwrap();
+    assert_eq!(page.matches("<tr class=\"run").count(), 3);
+    let best = format!(
+        "<tr class=\"run best\" id=\"run-{}\"",
+        planned[1].identity.short()
+    );
+    assert_eq!(page.matches("<tr class=\"run best\"").count(), 1);
+    assert!(page.contains(&best), "{page}");
 }
 
 #[test]
