@@ -68,7 +68,14 @@ fn resolve_run(
     config.sweep = None;
     config.name = Some(spec.name.clone());
     let data = config.data.get_or_insert_with(Default::default);
-    data.path = spec.data.path.as_ref().map(|p| p.display().to_string());
+    // Absolute, because the worker reads `config.toml` from the run directory: a path relative
+    // to the manifest (`experiments/../data/x.zip`) would resolve against the run directory there.
+    data.path = spec.data.path.as_ref().map(|p| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string()
+    });
     Ok(RunSpec {
         spec,
         swept,

@@ -264,3 +264,21 @@ fn excluding_every_combination_is_a_manifest_error() {
         assert!(stderr.contains("removes every combination"), "{stderr}");
     }
 }
+
+/// A run's `config.toml` holds the data path absolute: the worker reads it from the run
+/// directory, where a path relative to the manifest would point elsewhere.
+#[test]
+fn the_configuration_of_a_run_holds_an_absolute_data_path() {
+    // The manifest by a relative path (tests run in the package root), its data beside it.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let absolute = write(dir.path(), "exp.toml", BASE);
+    let relative = absolute
+        .strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap()
+        .to_path_buf();
+    assert!(relative.is_relative() && relative.exists());
+    let runs = expand(&relative, &[]).unwrap();
+    let data = runs[0].config.data.as_ref().unwrap().path.clone().unwrap();
+    assert!(std::path::Path::new(&data).is_absolute(), "{data}");
+    assert!(data.ends_with("d.zip"), "{data}");
+}
