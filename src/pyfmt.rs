@@ -105,6 +105,17 @@ pub fn format_g(value: f64) -> String {
     }
 }
 
+/// Seconds since 1970, as Python's `time.time()` (the `timestamp` of the reference's JSONL lines
+/// and TensorBoard's wall times).
+pub fn unix_time() -> f64 {
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "microseconds since 1970 are below 2^52"
+    )]
+    let micros = chrono::Utc::now().timestamp_micros() as f64;
+    micros / 1e6
+}
+
 #[cfg(test)]
 mod tests {
     use super::{format_g, format_time, py_float};

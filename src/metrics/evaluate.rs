@@ -80,8 +80,7 @@ impl MetricResult {
         let name = snapshot
             .and_then(Path::file_name)
             .map(|n| n.to_string_lossy().into_owned());
-        #[expect(clippy::cast_precision_loss, reason = "timestamps in µs fit 2^52")]
-        let timestamp = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+        let timestamp = crate::pyfmt::unix_time();
         let io = |source| MetricError::Io {
             context: format!("writing {}", path.display()),
             source,

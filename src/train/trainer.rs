@@ -31,7 +31,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use self::build::{DataShape, check_data, numpy_seed, open_dataset, train_state};
-use self::tick::{TickClock, unix_time};
+use self::tick::TickClock;
 use super::cadence::tick_due;
 use super::error::{TrainError, io_error};
 pub use super::iteration::Progress;
@@ -45,6 +45,7 @@ use crate::metrics::{DetectorFiles, MetricRunner, RealData};
 use crate::nets::network::{GeneratorNet, NoiseMode};
 use crate::nets::state::state_tensors;
 use crate::numpy_rng::RandomState;
+use crate::pyfmt::unix_time;
 use crate::run_files::{INITIAL_FAKES_GRID, LOG_FILE, REALS_GRID};
 use crate::snapshot::name::latest_snapshot;
 use crate::tfevents::EventWriter;

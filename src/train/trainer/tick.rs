@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::time::Instant;
 
 use super::{Outcome, TickReport, Trainer};
-use crate::pyfmt::format_time;
+use crate::pyfmt::{format_time, unix_time};
 use crate::run_files::{STATS_FILE, fakes_grid};
 use crate::train::cadence::snapshot_due;
 use crate::train::error::{TrainError, io_error};
@@ -56,16 +56,6 @@ impl TickClock {
         self.tick_start = Instant::now();
         self.maintenance = self.tick_start.duration_since(self.tick_end).as_secs_f64();
     }
-}
-
-/// Seconds since 1970, as the reference's `time.time()`.
-pub(super) fn unix_time() -> f64 {
-    #[expect(
-        clippy::cast_precision_loss,
-        reason = "microseconds since 1970 are below 2^52"
-    )]
-    let micros = chrono::Utc::now().timestamp_micros() as f64;
-    micros / 1e6
 }
 
 /// The reference's TensorBoard step after `cur_nimg` images, `int(cur_nimg / 1e3)`.
