@@ -233,12 +233,17 @@ variable_list Upfirdn2d::backward(AutogradContext* ctx, variable_list grads) {
   return out;
 }
 
+// Returned when the message itself cannot be allocated: never null (null means success), never
+// freed by `kimg_free_error`.
+char kOutOfMemory[] = "out of memory (and no memory left to copy the error message)";
+
 char* error_message(const char* what) {
   const size_t n = std::strlen(what) + 1;
   char* copy = static_cast<char*>(std::malloc(n));
-  if (copy != nullptr) {
-    std::memcpy(copy, what, n);
+  if (copy == nullptr) {
+    return kOutOfMemory;
   }
+  std::memcpy(copy, what, n);
   return copy;
 }
 
@@ -275,7 +280,11 @@ char* kimg_upfirdn2d(at::Tensor** out, const at::Tensor* x, const at::Tensor* k,
 }
 
 // Free a message returned by an entry point.
-void kimg_free_error(char* message) { std::free(message); }
+void kimg_free_error(char* message) {
+  if (message != kimg::kOutOfMemory) {
+    std::free(message);
+  }
+}
 
 // 1 when the CUDA launchers were compiled in, else 0.
 int kimg_cuda_launchers() {
