@@ -38,3 +38,9 @@ pub const VGG16_URL: &str = "KIMG_VGG16_URL";
 /// re-executes itself with it unless it is set; `kimg run` sets it for CPU workers): idle OpenMP
 /// workers then sleep instead of spinning, which on shared cores made training 2–6× faster.
 pub const OMP_WAIT_POLICY: &str = "OMP_WAIT_POLICY";
+
+/// Fault injection, for tests only: `snapshot-write:<kill|fail|enospc>[:<after>]` lets `<after>`
+/// snapshot writes of the process through (default 0), then strikes the next ones half-way through
+/// writing the temporary file, before the rename: `kill` ends the process with SIGKILL, `fail`
+/// fails the write, `enospc` fails it as a full disk does (`No space left on device`).
+pub const FAULT: &str = "KIMG_FAULT";

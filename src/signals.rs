@@ -1,6 +1,7 @@
 //! The termination signals (SIGINT, SIGTERM, SIGHUP) as a flag: Ctrl-C, `scancel` and a scheduler's
 //! shutdown raise it, and whoever holds it stops at the next safe point (a training process after
 //! writing a snapshot, `kimg run` after its workers). A second signal while stopping exits at once.
+//! Also SIGXFSZ, caught so that a file size limit is an error rather than the end of the process.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -20,4 +21,14 @@ pub fn stop_flag() -> Arc<AtomicBool> {
         let _ = signal_hook::flag::register(*signal, Arc::clone(&flag));
     }
     flag
+}
+
+/// Make writing past the file size limit (`ulimit -f`, `RLIMIT_FSIZE`) an error instead of the
+/// end of the process: with SIGXFSZ caught, such a write fails with `File too large` (EFBIG), which
+/// the writer reports with the file's name, as it reports a full disk.
+pub fn file_size_limit_as_error() {
+    let _ = signal_hook::flag::register(
+        signal_hook::consts::SIGXFSZ,
+        Arc::new(AtomicBool::new(false)),
+    );
 }

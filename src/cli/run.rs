@@ -241,7 +241,7 @@ fn run_here(
         match &outcome.end {
             RunEnd::Failed { .. } => failed += 1,
             RunEnd::Interrupted | RunEnd::NotStarted => interrupted += 1,
-            RunEnd::Done => {}
+            RunEnd::Done | RunEnd::Elsewhere { .. } => {}
         }
         text.push_str(&format!(
             "{}  {}{}\n",

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::PlannedRun;
+use crate::run::lock::holder;
 use crate::run::status::{FailureKind, RunStatus};
 use crate::run_files::{CONFIG_FILE, WORKER_LOG};
 
@@ -62,6 +63,12 @@ pub enum RunEnd {
     },
     /// Not started because the scheduler was stopping.
     NotStarted,
+    /// Left to another worker (of another `kimg run` on the same runs), which holds the run's lock
+    /// or finished the run meanwhile: a run is never trained by two workers.
+    Elsewhere {
+        /// Who holds the lock (`pid … on … since …`), or which worker ended the run meanwhile.
+        holder: String,
+    },
 }
 
 impl RunEnd {
@@ -71,7 +78,7 @@ impl RunEnd {
             RunEnd::Done => "done",
             RunEnd::Interrupted => "stopped",
             RunEnd::Failed { .. } => "failed",
-            RunEnd::NotStarted => "skipped",
+            RunEnd::NotStarted | RunEnd::Elsewhere { .. } => "skipped",
         }
     }
 
@@ -85,6 +92,7 @@ impl RunEnd {
                     .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
                     .unwrap_or_default()
             ),
+            RunEnd::Elsewhere { holder } => format!("skipped: another worker has it ({holder})"),
             other => other.word().to_string(),
         }
     }
@@ -331,6 +339,13 @@ impl Runner<'_> {
     /// Spawn the worker of `job` on `devices`.
     fn start(&mut self, job: Job, devices: Vec<u32>) {
         let run = &self.runs[job.index];
+        if let Some(holder) = holder(&run.dir) {
+            self.free.extend(devices);
+            let end = RunEnd::Elsewhere { holder };
+            self.reporter.report(LocalEvent::Ended { run, end: &end });
+            self.outcomes.push(job.outcome(end));
+            return;
+        }
         match spawn(run, &job, &devices, self.options) {
             Ok(child) => {
                 self.reporter.report(LocalEvent::Started {
@@ -375,7 +390,7 @@ impl Runner<'_> {
                 }
                 Ok(Some(exit)) => {
                     self.free.append(&mut worker.devices);
-                    let end = classify_exit(exit, &run.dir, worker.started);
+                    let end = classify_exit(exit, &run.dir, worker.started, worker.child.id());
                     self.ended(&worker.job, end);
                 }
                 Err(error) => {
@@ -455,8 +470,10 @@ fn spawn(
         .spawn()
 }
 
-/// What a worker's exit means, using the status it wrote when it could.
-fn classify_exit(exit: std::process::ExitStatus, dir: &Path, started: Instant) -> RunEnd {
+/// What the exit of worker `pid` means, using the status it wrote when it could. A worker refused
+/// the lock (a usage error, exit 2) while another one trains the run, or while another one did
+/// (it ended the run since `started`), leaves the run to that one.
+fn classify_exit(exit: std::process::ExitStatus, dir: &Path, started: Instant, pid: u32) -> RunEnd {
     use std::os::unix::process::ExitStatusExt as _;
     if exit.success() {
         return RunEnd::Done;
@@ -468,6 +485,20 @@ fn classify_exit(exit: std::process::ExitStatus, dir: &Path, started: Instant) -
         s.ended
             .is_some_and(|ended| ended.timestamp_millis() >= start_millis(started))
     });
+    if exit.code() == Some(i32::from(crate::error::EXIT_USAGE)) {
+        if let Some(holder) = holder(dir) {
+            return RunEnd::Elsewhere { holder };
+        }
+        if let Some(other) = written_since_start.as_ref().filter(|s| s.pid != Some(pid)) {
+            return RunEnd::Elsewhere {
+                holder: format!(
+                    "pid {}, which ended it {}",
+                    other.pid.unwrap_or_default(),
+                    other.state.name()
+                ),
+            };
+        }
+    }
     if let Some(failure) = written_since_start.and_then(|s| s.failure) {
         return RunEnd::Failed {
             kind: failure.kind,

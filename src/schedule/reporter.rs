@@ -118,11 +118,15 @@ impl Reporter for ProgressReporter {
             LocalEvent::Ended { run, end } => {
                 self.remove_bar(run);
                 self.line(&format!("{:<7} {}", end.word(), describe(run)));
-                if let RunEnd::Failed { message, .. } = end {
-                    self.line(&format!(
+                match end {
+                    RunEnd::Failed { message, .. } => self.line(&format!(
                         "        {message} (see {})",
                         run.dir.join(WORKER_LOG).display()
-                    ));
+                    )),
+                    RunEnd::Elsewhere { holder } => {
+                        self.line(&format!("        another worker has it ({holder})"));
+                    }
+                    _ => {}
                 }
                 self.overall.inc(1);
             }

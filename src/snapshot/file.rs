@@ -2,12 +2,15 @@
 //! metadata entry `kimg` holding JSON (constructor kwargs, architecture, training state).
 
 use std::collections::HashMap;
+use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use safetensors::tensor::{Dtype, TensorView};
 use tch::{Kind, Tensor};
 
-use crate::fsutil::atomic_write;
+use crate::env_vars::FAULT;
+use crate::fsutil::atomic_write_with;
 
 /// The metadata key holding kimg's JSON document.
 pub const METADATA_KEY: &str = "kimg";
@@ -70,6 +73,73 @@ fn kind(dtype: Dtype) -> Option<Kind> {
     })
 }
 
+/// A fault that tests inject into snapshot writing through [`FAULT`].
+#[derive(Debug, Clone, Copy)]
+enum WriteFault {
+    /// End the process with SIGKILL.
+    Kill,
+    /// Fail the write.
+    Fail,
+    /// Fail the write as a full disk does.
+    NoSpace,
+}
+
+/// Snapshot writes this process started (what `<after>` of [`FAULT`] counts).
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+/// The fault [`FAULT`] asks for at this write, if any.
+fn injected_fault() -> std::io::Result<Option<WriteFault>> {
+    let Ok(text) = std::env::var(FAULT) else {
+        return Ok(None);
+    };
+    let write = WRITES.fetch_add(1, Ordering::Relaxed);
+    let malformed = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{FAULT}=`{text}`: expected `snapshot-write:<kill|fail|enospc>[:<after>]`"),
+        )
+    };
+    let mut parts = text.split(':');
+    if parts.next() != Some("snapshot-write") {
+        return Err(malformed());
+    }
+    let fault = match parts.next() {
+        Some("kill") => WriteFault::Kill,
+        Some("fail") => WriteFault::Fail,
+        Some("enospc") => WriteFault::NoSpace,
+        _ => return Err(malformed()),
+    };
+    let after = match parts.next() {
+        None => 0,
+        Some(count) => count.parse::<u64>().map_err(|_| malformed())?,
+    };
+    if parts.next().is_some() {
+        return Err(malformed());
+    }
+    Ok((write >= after).then_some(fault))
+}
+
+/// Write `bytes` into the temporary file `tmp`; an injected fault strikes half-way.
+fn write_bytes(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(tmp)?;
+    let Some(fault) = injected_fault()? else {
+        return file.write_all(bytes);
+    };
+    let (head, _) = bytes.split_at(bytes.len() / 2);
+    file.write_all(head)?;
+    file.sync_all()?;
+    match fault {
+        WriteFault::Kill => {
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGKILL);
+            Err(std::io::Error::other("SIGKILL did not end the process"))
+        }
+        WriteFault::Fail => Err(std::io::Error::other(format!(
+            "failure injected by {FAULT}"
+        ))),
+        WriteFault::NoSpace => Err(std::io::Error::from(nix::errno::Errno::ENOSPC)),
+    }
+}
+
 impl SnapshotFile {
     /// Write atomically (temporary file, fsync, rename).
     pub fn write(&self, path: &Path) -> Result<(), SnapshotError> {
@@ -108,9 +178,11 @@ impl SnapshotFile {
         let metadata = HashMap::from([(METADATA_KEY.to_string(), self.metadata.to_string())]);
         let bytes = safetensors::serialize(views, &Some(metadata))
             .map_err(|e| format_error(e.to_string()))?;
-        atomic_write(path, &bytes).map_err(|source| SnapshotError::Io {
-            path: display,
-            source,
+        atomic_write_with(path, |tmp| write_bytes(tmp, &bytes)).map_err(|source| {
+            SnapshotError::Io {
+                path: display,
+                source,
+            }
         })
     }
 

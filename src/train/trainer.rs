@@ -18,9 +18,14 @@
 //!   guarantees on the CPU and on CUDA).
 //! * **TensorBoard.** Each process writes its own event file with the official loop's scalars
 //!   ([`tick`]); a resumed process first supersedes what a killed one wrote past the snapshot.
+//! * **Kills.** A process killed at any moment (SIGKILL included) leaves its newest complete
+//!   snapshot loadable (snapshots are replaced atomically); the next session removes the files
+//!   it did not finish and cuts `stats.jsonl` and `metric-*.jsonl` back to the snapshot it
+//!   continues from ([`superseded`]), so every tick is logged once.
 
 mod build;
 mod checkpoint;
+mod superseded;
 mod tick;
 
 use std::io::Write as _;
@@ -194,11 +199,15 @@ impl Trainer {
             events,
         };
         trainer.setup_grid()?;
+        trainer.remove_unfinished_files()?;
         // The run's own snapshot continues it exactly; `resume` only seeds a fresh run.
         if let Some(latest) = latest_snapshot(run_dir) {
             trainer.restore(&latest)?;
-        } else if let Some(resume) = trainer.spec.train.resume.clone() {
-            trainer.transfer_from(&resume)?;
+        } else {
+            trainer.supersede_logs(None)?;
+            if let Some(resume) = trainer.spec.train.resume.clone() {
+                trainer.transfer_from(&resume)?;
+            }
         }
         Ok(trainer)
     }

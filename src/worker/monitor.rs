@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 
 use crate::run::lock::{LockError, RunLock, hostname};
 use crate::run::status::{Failure, RunStatus, State};
-use crate::signals::stop_flag;
+use crate::signals::{file_size_limit_as_error, stop_flag};
 use crate::train::trainer::{Observer, TickReport};
 
 /// Watches one training process: progress bar, stop flag and, in a run directory, the status file.
@@ -31,8 +31,10 @@ struct RunFiles {
 }
 
 impl TrainMonitor {
-    /// Monitor a plain `--outdir` run: progress and signals only.
+    /// Monitor a plain `--outdir` run: progress and signals only (a file size limit included, see
+    /// [`file_size_limit_as_error`]).
     pub fn plain(total_kimg: u64) -> TrainMonitor {
+        file_size_limit_as_error();
         let bar = crate::ui::progress_bar("kimg");
         bar.set_length(total_kimg);
         TrainMonitor {

@@ -8,6 +8,7 @@
 mod common; // fixture loading and tolerance checks shared by the golden tests
 
 mod augment; // the ADA pipeline against the reference fixture
+mod chaos; // SIGKILL at random moments, failed snapshot writes, full disks, concurrent kimg run
 mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod data; // datasets, sampler, grids and numpy RNG against the reference fixtures
 mod equivariance; // the StyleGAN3 equivariance operators against the reference fixture

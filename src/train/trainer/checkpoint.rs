@@ -128,6 +128,7 @@ impl Trainer {
         if let Some(pl_mean) = snapshot.get("state.pl_mean") {
             self.state.loss.pl_mean = pl_mean.to_device(self.device);
         }
+        self.supersede_logs(Some(metadata.progress))?;
         self.state.progress = metadata.progress;
         self.sampler = metadata.sampler;
         self.label_rng = RandomState::restore(&metadata.label_rng)
