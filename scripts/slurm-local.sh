@@ -71,7 +71,7 @@ AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
 SlurmdTimeout=60
 # A requeued job waits cred_expire seconds (default 120) before it may start again; the
-# time-limit requeue test requeues a few times.
+# time-limit requeue test requeues a few times. Read when slurmctld starts (not on reconfigure).
 AuthInfo=cred_expire=20
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
