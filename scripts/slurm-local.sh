@@ -70,6 +70,9 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SchedulerType=sched/backfill
 SlurmdTimeout=60
+# A requeued job waits cred_expire seconds (default 120) before it may start again; the
+# time-limit requeue test requeues a few times. Read when slurmctld starts (not on reconfigure).
+AuthInfo=cred_expire=20
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP
 CONF
@@ -79,7 +82,11 @@ up() {
     install_packages
     start_munge
     write_config
-    pgrep -x slurmctld >/dev/null || slurmctld -f "$CONF"
+    if pgrep -x slurmctld >/dev/null; then
+        scontrol reconfigure >/dev/null 2>&1 || say "scontrol reconfigure failed; restart with \`$0 down\` then \`$0 up\`"
+    else
+        slurmctld -f "$CONF"
+    fi
     pgrep -x slurmd >/dev/null || slurmd -f "$CONF"
     for _ in $(seq 60); do
         if sinfo --noheader --states=idle,mixed,allocated 2>/dev/null | grep -q .; then

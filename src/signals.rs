@@ -2,6 +2,11 @@
 //! shutdown raise it, and whoever holds it stops at the next safe point (a training process after
 //! writing a snapshot, `kimg run` after its workers). A second signal while stopping exits at once.
 //! Also SIGXFSZ, caught so that a file size limit is an error rather than the end of the process.
+//!
+//! SIGUSR1 is a flag of its own, the time-limit warning: Slurm sends it to a `kimg run --on slurm`
+//! task shortly before the job's time limit (`--signal=B:USR1@…`). The task stops as for a
+//! termination signal, and may then requeue itself; keeping it apart from SIGTERM keeps `scancel`
+//! (which sends SIGTERM) a plain stop.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -31,4 +36,12 @@ pub fn file_size_limit_as_error() {
         signal_hook::consts::SIGXFSZ,
         Arc::new(AtomicBool::new(false)),
     );
+}
+
+/// Raised by SIGUSR1, the scheduler's warning that the job's time limit is near. Registering it
+/// also replaces SIGUSR1's default action (ending the process).
+pub fn time_limit_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&flag));
+    flag
 }

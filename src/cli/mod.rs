@@ -106,6 +106,10 @@ pub(crate) fn run(cli: Cli) -> Result<ExitCode, Error> {
 /// The device of `--device`, or an environment error when CUDA is demanded but unavailable.
 pub(crate) fn device(choice: DeviceChoice) -> Result<tch::Device, Error> {
     choice.resolve().ok_or_else(|| {
-        Error::Environment("--device cuda: libtorch sees no CUDA GPU (see `kimg doctor`)".into())
+        Error::Environment(format!(
+            "--device cuda: libtorch sees no CUDA GPU on {} (a node without GPUs, or \
+             CUDA_VISIBLE_DEVICES empty; see `kimg doctor`)",
+            crate::run::lock::hostname()
+        ))
     })
 }

@@ -64,6 +64,13 @@ pub(crate) struct RunArgs {
     /// An extra `#SBATCH` argument, verbatim (repeatable), e.g. `--sbatch-arg=--account=lab`.
     #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
     pub(crate) sbatch_args: Vec<String>,
+    /// Slurm warns a task this long before its time limit, to snapshot and requeue itself
+    /// (default: 120 s up to 256², 300 s at 512², 600 s above).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(1..=65535))]
+    pub(crate) signal_offset: Option<u32>,
+    /// How many times a Slurm task may requeue itself at its time limit.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub(crate) max_requeues: u32,
 }
 
 fn parse_devices(text: Option<&str>) -> Result<Devices, Error> {
@@ -189,6 +196,8 @@ fn submit_to_slurm(
         exe,
         manifest: args.manifest.clone(),
         cpu,
+        signal_offset: args.signal_offset,
+        max_requeues: args.max_requeues,
     };
     let submissions =
         submit(pending_runs, &options).map_err(|e| Error::Environment(e.to_string()))?;

@@ -96,6 +96,18 @@ fn rows_of_dir(root: &Path) -> Vec<Row> {
         .collect()
 }
 
+/// The SLURM column: Slurm's state of the task and how often it requeued itself at its time
+/// limit (`RUNNING, requeued ×2`), `-` when neither is known.
+fn slurm_column(slurm_state: Option<&str>, status: Option<&RunStatus>) -> String {
+    let requeues = status.map_or(0, |s| s.requeues.len());
+    match (slurm_state, requeues) {
+        (None, 0) => "-".into(),
+        (Some(state), 0) => state.into(),
+        (None, n) => format!("requeued ×{n}"),
+        (Some(state), n) => format!("{state}, requeued ×{n}"),
+    }
+}
+
 /// Run `kimg status`.
 pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode, Error> {
     let mut rows = if args.target.is_file() {
@@ -171,12 +183,42 @@ pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode, Error> {
             state,
             speed,
             worker,
-            row.slurm_state.as_deref().unwrap_or("-")
+            slurm_column(row.slurm_state.as_deref(), status)
         ));
-        if let Some(failure) = status.and_then(|s| s.failure.as_ref()) {
-            text.push_str(&format!("{:<16} {:<12}  {}\n", "", "", failure.message));
+        let notes = status.into_iter().flat_map(|s| {
+            let failure = s.failure.as_ref().map(|f| &f.message);
+            failure.into_iter().chain(&s.note)
+        });
+        for note in notes {
+            text.push_str(&format!("{:<16} {:<12}  {note}\n", "", ""));
         }
     }
     ui::print(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slurm_column;
+    use crate::run::status::{Requeue, RunStatus};
+
+    #[test]
+    fn the_slurm_column_counts_the_requeues() {
+        let mut status = RunStatus::queued(10);
+        assert_eq!(slurm_column(None, Some(&status)), "-");
+        assert_eq!(slurm_column(Some("PENDING"), Some(&status)), "PENDING");
+        for kimg in [1.5, 3.0] {
+            status.requeues.push(Requeue {
+                at: chrono::Local::now(),
+                kimg,
+                slurm_job: "7_0".into(),
+            });
+        }
+        assert_eq!(
+            slurm_column(Some("RUNNING"), Some(&status)),
+            "RUNNING, requeued ×2"
+        );
+        assert_eq!(slurm_column(None, Some(&status)), "requeued ×2");
+        assert_eq!(slurm_column(None, None), "-");
+    }
 }

@@ -127,6 +127,10 @@ pub(crate) struct TrainArgs {
     /// Override any manifest key, e.g. `--set data.max_size=100` (repeatable; applied last).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub(crate) set: Vec<Override>,
+    /// In a Slurm task (`--run-dir`): at the time-limit warning (SIGUSR1), snapshot and requeue
+    /// the task, at most this many times (`kimg run --on slurm` passes its `--max-requeues`).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub(crate) max_requeues: u32,
 }
 
 /// Make idle OpenMP workers sleep when training on the CPU: libgomp reads
@@ -288,7 +292,15 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
     spec.data.path = Some(data.clone());
     ui::println("Training options:")?;
     ui::println(&serde_json::to_string_pretty(&spec).expect("specs serialise"))?;
-    let device = device(args.device)?;
+    let device = device(args.device).and_then(|device| enough_gpus(device, spec.train.gpus));
+    let device = match (device, &args.run_dir) {
+        (Ok(device), _) => device,
+        (Err(error), Some(run_dir)) if !args.dry_run => {
+            session::record_environment_failure(run_dir, &spec, &error.to_string());
+            return Err(error);
+        }
+        (Err(error), _) => return Err(error),
+    };
     if args.dry_run {
         ui::println("\nDry run; exiting.")?;
         return Ok(ExitCode::SUCCESS);
@@ -308,5 +320,23 @@ pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
         describe_device(device, spec.train.gpus)
     ))?;
     let monitor = session::open(&run_dir, &spec, device, args.run_dir.is_some())?;
-    session::train_monitored(spec, &run_dir, device, monitor)
+    session::train_monitored(spec, &run_dir, device, monitor, args.max_requeues)
+}
+
+/// `device`, when it has the `gpus` CUDA devices the run needs from it on (an environment error,
+/// exit 3, before anything is loaded: a Slurm task on a node without them fails at once).
+fn enough_gpus(device: tch::Device, gpus: u32) -> Result<tch::Device, Error> {
+    let tch::Device::Cuda(first) = device else {
+        return Ok(device);
+    };
+    let visible = usize::try_from(tch::Cuda::device_count()).unwrap_or(0);
+    let needed = first.saturating_add(usize::try_from(gpus).unwrap_or(usize::MAX));
+    if needed <= visible {
+        return Ok(device);
+    }
+    Err(Error::Environment(format!(
+        "`train.gpus = {gpus}` needs {gpus} CUDA GPUs but libtorch sees {visible} on {} \
+         (check the job's GPU request and CUDA_VISIBLE_DEVICES)",
+        crate::run::lock::hostname()
+    )))
 }

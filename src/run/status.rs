@@ -54,6 +54,8 @@ pub enum FailureKind {
     Config,
     /// Anything else (a crash, a lost file): retried up to `--retries`.
     Crashed,
+    /// The machine lacks what the run needs (no GPU, too few): retrying here cannot help.
+    Environment,
 }
 
 impl FailureKind {
@@ -116,6 +118,24 @@ pub struct RunStatus {
     /// The Slurm job (`<array job>_<task>`) when submitted with `--on slurm`.
     #[serde(default)]
     pub slurm_job: Option<String>,
+    /// Each time the Slurm task requeued itself at its time limit, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requeues: Vec<Requeue>,
+    /// Why the last attempt stopped unfinished without failing and without continuing (e.g. why
+    /// it did not requeue itself at the time limit).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A Slurm task's requeue of itself at its time limit (see `worker::requeue`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Requeue {
+    /// When it requeued itself.
+    pub at: DateTime<Local>,
+    /// kimg trained when it did (its snapshot's).
+    pub kimg: f64,
+    /// The task (`<array job>_<task>`), which keeps its id through requeues.
+    pub slurm_job: String,
 }
 
 impl RunStatus {
@@ -137,6 +157,8 @@ impl RunStatus {
             attempts: 0,
             failure: None,
             slurm_job: None,
+            requeues: Vec::new(),
+            note: None,
         }
     }
 

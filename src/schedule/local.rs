@@ -556,7 +556,7 @@ fn next_step(
                 attempts: job.attempts,
             })
         }
-        FailureKind::Diverged | FailureKind::Config => None,
+        FailureKind::Diverged | FailureKind::Config | FailureKind::Environment => None,
     }
 }
 

@@ -3,8 +3,10 @@
 //! `kimg run --on slurm` writes one sbatch script per distinct `train.gpus` into
 //! `<runs>/<experiment>/slurm/` — a job array with one task per run — and submits it. Each task
 //! `exec`s `kimg train --run-dir DIR --manifest DIR/config.toml`, so Slurm's signals reach the
-//! worker directly: `--signal=TERM@120` before the time limit and preemption both end with a
-//! snapshot, and `--requeue`d tasks resume from it. Submission returns at once.
+//! worker directly. `--signal=B:USR1@<offset>` warns it before the time limit: it snapshots and
+//! requeues its own task (`--max-requeues` times at most, see `worker::requeue`), which resumes
+//! from the snapshot. Preemption (SIGTERM) also ends with a snapshot, and Slurm requeues the
+//! `--requeue` task itself. Submission returns at once.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +31,26 @@ pub struct SlurmOptions {
     pub manifest: PathBuf,
     /// Ask for no GPUs and train on the CPU (`--devices cpu`: CPU clusters, the test cluster).
     pub cpu: bool,
+    /// Seconds before the time limit at which Slurm warns each task (`None`:
+    /// [`default_signal_offset`] of the array's largest resolution).
+    pub signal_offset: Option<u32>,
+    /// How many times each task may requeue itself at its time limit.
+    pub max_requeues: u32,
+}
+
+/// The default `--signal-offset`: how long before its time limit a task is warned, to finish the
+/// iteration under way and write a snapshot of its networks — G, D, G_ema and both optimizers'
+/// state, from a few MB at 64² to about 1 GB for StyleGAN3-R at 1024² — to a possibly slow
+/// network filesystem. 120 s up to 256², 300 s at 512², 600 s at 1024² and above or when the
+/// resolution is unknown. Slurm may send the warning up to a minute early; a longer warning only
+/// costs minutes of a limit that is hours long. (A tick that evaluates metrics does not stop for
+/// the warning: runs with expensive metrics need a larger offset.)
+pub fn default_signal_offset(resolution: Option<u32>) -> u32 {
+    match resolution {
+        Some(side) if side <= 256 => 120,
+        Some(side) if side <= 512 => 300,
+        _ => 600,
+    }
 }
 
 /// One submitted array.
@@ -102,8 +124,18 @@ pub fn script(
         directive(format!("--gpus-per-task={gpus}"));
     }
     directive(format!("--output={}/%A_%a.out", log_dir.display()));
+    // A requeued task appends to its log instead of truncating it.
+    directive("--open-mode=append".into());
     directive("--requeue".into());
-    directive("--signal=TERM@120".into());
+    let offset = options.signal_offset.unwrap_or_else(|| {
+        // Unknown when any run's resolution is.
+        let largest = runs
+            .iter()
+            .map(|r| r.run.spec.data.resolution)
+            .try_fold(0, |largest, side| side.map(|side| side.max(largest)));
+        default_signal_offset(largest)
+    });
+    directive(format!("--signal=B:USR1@{offset}"));
     if let Some(partition) = &options.partition {
         directive(format!("--partition={partition}"));
     }
@@ -124,10 +156,16 @@ pub fn script(
         text.push_str(&format!("  {}\n", quote(&dir.display().to_string())));
     }
     text.push_str(")\nDIR=\"${RUNS[$SLURM_ARRAY_TASK_ID]}\"\n");
+    text.push_str(
+        "# exec: kimg becomes the batch shell, which the B: signal reaches; at the warning it\n\
+         # snapshots and requeues this task (same index and directory) unless the run is done.\n",
+    );
     text.push_str(&format!(
-        "exec {} train --run-dir \"$DIR\" --manifest \"$DIR/{CONFIG_FILE}\" --device {}\n",
+        "exec {} train --run-dir \"$DIR\" --manifest \"$DIR/{CONFIG_FILE}\" --device {} \
+         --max-requeues {}\n",
         quote(&options.exe.display().to_string()),
-        if gpus > 0 { "cuda" } else { "cpu" }
+        if gpus > 0 { "cuda" } else { "cpu" },
+        options.max_requeues
     ));
     text
 }

@@ -1,6 +1,7 @@
 //! What watches a training process: the run directory's lock, `status.json` kept current, a
-//! progress bar, and the stop flag of [`crate::signals`], so that Ctrl-C, `scancel` and a
-//! scheduler's shutdown all end with a snapshot instead of lost work.
+//! progress bar, and the stop and time-limit flags of [`crate::signals`], so that Ctrl-C,
+//! `scancel`, a scheduler's shutdown and its time-limit warning all end with a snapshot instead of
+//! lost work.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use indicatif::ProgressBar;
 
 use crate::run::lock::{LockError, RunLock, hostname};
 use crate::run::status::{Failure, RunStatus, State};
-use crate::signals::{file_size_limit_as_error, stop_flag};
+use crate::signals::{file_size_limit_as_error, stop_flag, time_limit_flag};
 use crate::train::trainer::{Observer, TickReport};
 
 /// Watches one training process: progress bar, stop flag and, in a run directory, the status file.
@@ -19,6 +20,7 @@ use crate::train::trainer::{Observer, TickReport};
 pub struct TrainMonitor {
     bar: ProgressBar,
     stop: Arc<AtomicBool>,
+    time_limit: Arc<AtomicBool>,
     run: Option<RunFiles>,
 }
 
@@ -40,6 +42,7 @@ impl TrainMonitor {
         TrainMonitor {
             bar,
             stop: stop_flag(),
+            time_limit: time_limit_flag(),
             run: None,
         }
     }
@@ -67,6 +70,7 @@ impl TrainMonitor {
         status.started = Some(Local::now());
         status.ended = None;
         status.failure = None;
+        status.note = None;
         status.attempts += 1;
         status.slurm_job = slurm_job().or(status.slurm_job);
         let mut monitor = TrainMonitor::plain(total_kimg);
@@ -81,23 +85,43 @@ impl TrainMonitor {
 
     /// Record how the run ended and release the lock.
     pub fn finish(self, state: State, failure: Option<Failure>) {
+        self.finish_with(state, |status| status.failure = failure);
+    }
+
+    /// Record how the run ended, with `edit` adding to the status, and release the lock.
+    pub fn finish_with(self, state: State, edit: impl FnOnce(&mut RunStatus)) {
         self.bar.finish_and_clear();
         if let Some(mut run) = self.run {
             run.status.state = state;
-            run.status.failure = failure;
             run.status.ended = Some(Local::now());
+            edit(&mut run.status);
             let _ = run.status.write(&run.dir);
         }
     }
 
-    /// Whether a termination signal arrived.
+    /// The run directory's status as this worker keeps it (`None` for a plain `--outdir` run).
+    pub fn status(&self) -> Option<&RunStatus> {
+        self.run.as_ref().map(|run| &run.status)
+    }
+
+    /// Whether a termination signal or the time-limit warning arrived.
     pub fn stopped(&self) -> bool {
+        self.terminated() || self.time_limit_reached()
+    }
+
+    /// Whether a termination signal (SIGINT, SIGTERM, SIGHUP) arrived.
+    pub fn terminated(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Whether the scheduler's time-limit warning arrived (see [`crate::signals`]).
+    pub fn time_limit_reached(&self) -> bool {
+        self.time_limit.load(Ordering::Relaxed)
     }
 }
 
 /// `<array job>_<task>` (or the job id) when running inside a Slurm job.
-fn slurm_job() -> Option<String> {
+pub fn slurm_job() -> Option<String> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
         (Some(job), Some(task)) => Some(format!("{job}_{task}")),

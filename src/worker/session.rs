@@ -1,14 +1,16 @@
 //! One training session in a run directory: its monitor opened and the configuration recorded
 //! before the first step, the trainer run under the monitor, and the end — finished, interrupted
-//! or failed, with the failure's class — written to `status.json` and the exit code.
+//! (and requeued at a Slurm time limit, see [`super::requeue`]) or failed, with the failure's
+//! class — written to `status.json` and the exit code.
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use super::monitor::TrainMonitor;
+use super::monitor::{TrainMonitor, slurm_job};
+use super::requeue::{Verdict, requeue, verdict};
 use crate::error::{EXIT_INTERRUPTED, Error};
 use crate::manifest::ExperimentSpec;
-use crate::run::status::{Failure, FailureKind, State};
+use crate::run::status::{Failure, FailureKind, Requeue, State};
 use crate::run_files::{
     CURVES_FILE, INITIAL_FAKES_GRID, LOG_FILE, REALS_GRID, STATS_FILE, TRAINING_OPTIONS_FILE,
     fakes_grid,
@@ -55,13 +57,32 @@ pub fn open(
     Ok(monitor)
 }
 
+/// Record in `run_dir`'s status that this machine lacks what the run needs, as a failure of kind
+/// [`FailureKind::Environment`]. The run's lock is taken first, so the status of a live worker
+/// is never overwritten (then nothing is recorded).
+pub fn record_environment_failure(run_dir: &Path, spec: &ExperimentSpec, message: &str) {
+    if let Ok(monitor) =
+        TrainMonitor::in_run_dir(run_dir, spec.train.kimg, "none", spec.train.batch_gpu)
+    {
+        monitor.finish(
+            State::Failed,
+            Some(Failure {
+                kind: FailureKind::Environment,
+                message: message.to_string(),
+            }),
+        );
+    }
+}
+
 /// Train with `monitor` watching, and record in it how the run ended. A panic inside libtorch (a
-/// CUDA out-of-memory error, for one) is caught and recorded like any other failure.
+/// CUDA out-of-memory error, for one) is caught and recorded like any other failure. Stopped by
+/// the time-limit warning, a Slurm task requeues itself at most `max_requeues` times.
 pub fn train_monitored(
     spec: ExperimentSpec,
     run_dir: &Path,
     device: tch::Device,
     mut monitor: TrainMonitor,
+    max_requeues: u32,
 ) -> Result<ExitCode, Error> {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Trainer::new(spec, run_dir, device)?.run_observed(&mut monitor)
@@ -80,6 +101,10 @@ pub fn train_monitored(
             print_where_to_look(run_dir)?;
             Ok(ExitCode::SUCCESS)
         }
+        Ok(Outcome::Interrupted { kimg }) if monitor.time_limit_reached() => {
+            end_at_time_limit(monitor, kimg, max_requeues);
+            Ok(ExitCode::from(EXIT_INTERRUPTED))
+        }
         Ok(Outcome::Interrupted { kimg }) => {
             monitor.finish(State::Interrupted, None);
             eprintln!(
@@ -97,6 +122,47 @@ pub fn train_monitored(
                 }),
             );
             Err(command_error(error))
+        }
+    }
+}
+
+/// End a session the time-limit warning stopped at `kimg` (its snapshot written): requeue the
+/// Slurm task when [`verdict`] allows it, else say why not, in the status and on stderr.
+fn end_at_time_limit(monitor: TrainMonitor, kimg: f64, max_requeues: u32) {
+    let job = slurm_job();
+    let decided = match monitor.status() {
+        None => Verdict::Stop("not a run directory of `kimg run`; not requeued".into()),
+        Some(_) if monitor.terminated() => Verdict::Stop(
+            "a termination signal came after the time-limit warning; not requeued".into(),
+        ),
+        Some(status) => verdict(status, job.as_deref(), kimg, max_requeues),
+    };
+    let outcome = match decided {
+        Verdict::Requeue(job) => requeue(&job)
+            .map(|()| job)
+            .map_err(|error| format!("{error}; not requeued")),
+        Verdict::Stop(why) => Err(why),
+    };
+    match outcome {
+        Ok(job) => {
+            let count = monitor.status().map_or(0, |s| {
+                s.requeues.iter().filter(|r| r.slurm_job == job).count() + 1
+            });
+            eprintln!(
+                "time limit near: snapshot saved at {kimg:.3} kimg; requeued Slurm task {job} \
+                 ({count} of at most {max_requeues} requeues)"
+            );
+            monitor.finish_with(State::Interrupted, |status| {
+                status.requeues.push(Requeue {
+                    at: chrono::Local::now(),
+                    kimg,
+                    slurm_job: job,
+                });
+            });
+        }
+        Err(why) => {
+            eprintln!("time limit near: snapshot saved at {kimg:.3} kimg; {why}");
+            monitor.finish_with(State::Interrupted, |status| status.note = Some(why));
         }
     }
 }

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use kimg::snapshot::file::SnapshotFile;
+
 fn kimg(dir: &Path) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("kimg"));
     command
@@ -127,6 +129,8 @@ fn the_sbatch_script_asks_for_each_runs_gpus() {
         exe: PathBuf::from("/opt/kimg"),
         manifest,
         cpu: false,
+        signal_offset: None,
+        max_requeues: 7,
     };
     let text =
         kimg::schedule::slurm::script("afhq", &refs, 8, &options, Path::new("/runs/afhq/slurm"));
@@ -137,11 +141,265 @@ fn the_sbatch_script_asks_for_each_runs_gpus() {
         "#SBATCH --time=2-00:00:00",
         "#SBATCH --account=lab",
         "#SBATCH --requeue",
-        "#SBATCH --signal=TERM@120",
-        "exec '/opt/kimg' train --run-dir \"$DIR\" --manifest \"$DIR/config.toml\" --device cuda",
+        "#SBATCH --open-mode=append",
+        // AFHQv2 is 512²: five minutes to snapshot before the time limit.
+        "#SBATCH --signal=B:USR1@300",
+        "exec '/opt/kimg' train --run-dir \"$DIR\" --manifest \"$DIR/config.toml\" --device cuda \
+         --max-requeues 7",
     ] {
         assert!(text.contains(line), "missing `{line}` in\n{text}");
     }
     assert!(!text.contains("OMP_NUM_THREADS"));
     assert_eq!(text.matches("-gamma").count(), 5, "{text}");
+    let offset = kimg::schedule::slurm::SlurmOptions {
+        signal_offset: Some(45),
+        ..options
+    };
+    let text =
+        kimg::schedule::slurm::script("afhq", &refs, 8, &offset, Path::new("/runs/afhq/slurm"));
+    assert!(text.contains("#SBATCH --signal=B:USR1@45\n"), "{text}");
+    assert_eq!(text.matches("--signal").count(), 1, "{text}");
+}
+
+#[test]
+fn the_default_signal_offset_grows_with_the_resolution() {
+    use kimg::schedule::slurm::default_signal_offset;
+    let offsets: Vec<u32> = [16, 256, 512, 1024]
+        .into_iter()
+        .map(|side| default_signal_offset(Some(side)))
+        .collect();
+    assert_eq!(offsets, [120, 120, 300, 600]);
+    assert_eq!(default_signal_offset(None), 600);
+}
+
+/// Seconds of training the time-limit test asks for, at the speed measured when it starts: more
+/// than two warned 3-minute limits can hold (each trains 85–145 s: the warning comes 30 s before
+/// the limit, or up to a minute earlier) even if the machine then runs twice as fast.
+const REQUEUE_TRAINING_SEC: f64 = 300.0;
+
+/// The time-limit test's manifest, training `kimg`.
+fn requeue_manifest(dir: &Path, kimg: u64) {
+    let data =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip");
+    std::fs::write(
+        dir.join("requeue.toml"),
+        format!(
+            "name = \"requeue\"\n[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = 1\n\
+             batch = 8\ngamma = 0.5\ncbase = 64\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\n\
+             aug = \"ada\"\nmetrics = []\nkimg = {kimg}\ntick = 1\nsnap = 4\nworkers = 1\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
+/// `kimg train` of `manifest` (in `dir`, on one thread as a Slurm task trains) into `outdir`.
+fn train_one_thread(dir: &Path, manifest: &Path, outdir: &Path) -> Command {
+    let mut command = kimg(dir);
+    command
+        .args(["train", "--device", "cpu", "--outdir"])
+        .arg(outdir)
+        .arg("--manifest")
+        .arg(manifest)
+        .env("OMP_NUM_THREADS", "1")
+        .env("OMP_WAIT_POLICY", "PASSIVE")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// A run longer than its time limit: each task is warned `--signal-offset` seconds before the
+/// limit, snapshots, requeues itself, and resumes — to exactly the weights (and optimizer state)
+/// of the same run trained without a stop. The run's length is sized by a 1-kimg run first, so
+/// that it needs two limits or more however loaded the machine is.
+#[test]
+fn a_run_longer_than_its_time_limit_requeues_itself_to_the_uninterrupted_weights() {
+    if let Some(why) = slurm_unusable() {
+        let _ = writeln!(
+            std::io::stderr(),
+            "\nSKIPPED slurm::a_run_longer_than_its_time_limit_requeues_itself: {why}\n\
+             (start a local cluster with `scripts/slurm-local.sh up`)"
+        );
+        return;
+    }
+    let started = Instant::now();
+    let root = tempfile::tempdir().unwrap();
+    requeue_manifest(root.path(), 1);
+    let manifest = root.path().join("requeue.toml");
+    let calibrate = root.path().join("calibrate");
+    assert!(
+        train_one_thread(root.path(), &manifest, &calibrate)
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Start-up included: an overestimate, so a little more training than asked for.
+    let sec_per_kimg = started.elapsed().as_secs_f64();
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "3..=60"
+    )]
+    let total_kimg = (REQUEUE_TRAINING_SEC / sec_per_kimg)
+        .ceil()
+        .clamp(3.0, 60.0) as u64;
+    requeue_manifest(root.path(), total_kimg);
+    let submit = kimg(root.path())
+        .args(["run", "requeue.toml", "--on", "slurm", "--devices", "cpu"])
+        .args([
+            "--time",
+            "3",
+            "--signal-offset",
+            "30",
+            "--max-requeues",
+            "10",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        submit.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&submit.stdout),
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let run_dir = PathBuf::from(status_rows(root.path())[0]["dir"].as_str().unwrap());
+    let run_dir = root.path().join(run_dir);
+    // The same config.toml trained straight through, meanwhile, on one thread as the task is.
+    let straight_dir = root.path().join("straight");
+    let mut straight = train_one_thread(root.path(), &run_dir.join("config.toml"), &straight_dir)
+        .spawn()
+        .unwrap();
+
+    let log = || {
+        let slurm_dir = root.path().join("runs/requeue/slurm");
+        std::fs::read_dir(&slurm_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "out"))
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .collect::<String>()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20 * 60);
+    let row = loop {
+        let row = status_rows(root.path()).remove(0);
+        if row["state"] == "done" {
+            break row;
+        }
+        let stopped = ["note", "failure"].map(|key| &row["status"][key]);
+        assert!(
+            stopped.iter().all(|v| v.is_null()) && Instant::now() < deadline,
+            "the run did not finish through requeues: {row:#}\n{}",
+            log()
+        );
+        std::thread::sleep(Duration::from_secs(5));
+    };
+    assert!(straight.wait().unwrap().success());
+    let requeues = row["status"]["requeues"].as_array().unwrap().len();
+    assert!(requeues >= 1, "never requeued: {row:#}\n{}", log());
+    let table = kimg(root.path())
+        .args(["status", "requeue.toml"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains(&format!("requeued ×{requeues}")), "{table}");
+
+    let snapshot = |dir: &Path| {
+        let path = kimg::snapshot::name::latest_snapshot(dir).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        (
+            name,
+            kimg::snapshot::file::SnapshotFile::read(&path).unwrap(),
+        )
+    };
+    let straight_run = std::fs::read_dir(&straight_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let (expected_name, expected) = snapshot(&straight_run);
+    let (actual_name, actual) = snapshot(&run_dir);
+    assert_eq!(expected_name, actual_name);
+    // Networks, optimizers and the path-length mean; then the resume state of the metadata.
+    assert_eq!(expected.tensors.len(), actual.tensors.len());
+    for (name, tensor) in &expected.tensors {
+        let other = actual.get(name).unwrap_or_else(|| panic!("{name} missing"));
+        assert!(
+            tensor.equal(other),
+            "{name} differs after {requeues} requeues"
+        );
+    }
+    // Not `progress.cur_tick`: a resumed session starts a tick of its own.
+    for key in ["sampler", "label_rng", "augment_p", "ada_pending"] {
+        assert_eq!(expected.metadata[key], actual.metadata[key], "{key}");
+    }
+    for key in ["cur_nimg", "batch_idx"] {
+        let progress = |file: &SnapshotFile| file.metadata["progress"][key].clone();
+        assert_eq!(progress(&expected), progress(&actual), "{key}");
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "slurm::a_run_longer_than_its_time_limit…: {total_kimg} kimg ({sec_per_kimg:.1} s/kimg) done \
+         through {requeues} requeues in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// `kimg status requeue.toml --json` run in `dir`.
+fn status_rows(dir: &Path) -> Vec<serde_json::Value> {
+    let out = kimg(dir)
+        .args(["status", "requeue.toml", "--json"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// What a Slurm task on a node without the GPUs it asks for does: exit 3 (environment) before it
+/// loads anything, with the reason in the run's status. Here the run asks for one GPU more than
+/// libtorch sees (one, on a machine without CUDA).
+#[test]
+fn a_task_on_a_node_without_its_gpus_fails_at_once_with_exit_3() {
+    let root = tempfile::tempdir().unwrap();
+    let gpus = tch::Cuda::device_count() + 1;
+    let data =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/reference/data_dataset.zip");
+    std::fs::write(
+        root.path().join("gpus.toml"),
+        format!(
+            "[data]\npath = {:?}\n[train]\ncfg = \"stylegan2\"\ngpus = {gpus}\nbatch = {}\n\
+             gamma = 0.5\ncbase = 64\ncmax = 8\nmap_depth = 2\nmbstd_group = 2\nmetrics = []\n\
+             kimg = 1\n",
+            data.display().to_string(),
+            8 * gpus
+        ),
+    )
+    .unwrap();
+    let run_dir = root.path().join("run");
+    let out = kimg(root.path())
+        .args([
+            "train",
+            "--manifest",
+            "gpus.toml",
+            "--device",
+            "cuda",
+            "--run-dir",
+        ])
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("CUDA GPU"), "{stderr}");
+    let status: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("status.json")).unwrap())
+            .unwrap();
+    assert_eq!(status["state"], "failed", "{status:#}");
+    assert_eq!(status["failure"]["kind"], "environment", "{status:#}");
+    assert!(
+        status["failure"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("CUDA GPU")),
+        "{status:#}"
+    );
+    assert!(!run_dir.join("training_options.json").exists());
 }
