@@ -35,7 +35,7 @@ pub(crate) struct Cli {
 /// Every kimg subcommand.
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
-    /// Make datasets in the official layout.
+    /// Make datasets in the official layout, and check them before training.
     Dataset(dataset::DatasetArgs),
     /// What differs between two runs' configurations and records (and whether they are the same
     /// run).

@@ -133,6 +133,30 @@ fn check_metrics(runs: &[&PlannedRun], on: Target) -> Result<(), Error> {
     Ok(())
 }
 
+/// Refuse before starting any run when a pending run's data fails the checks `kimg train` makes
+/// before writing anything (it opens, has the labels `cond` needs and a resolution the networks
+/// take, its first batch decodes). Each dataset, by path and `cond`, is checked once.
+fn check_data(runs: &[&PlannedRun]) -> Result<(), Error> {
+    let mut checked = std::collections::BTreeSet::new();
+    for run in runs {
+        let data = &run.run.spec.data;
+        if !checked.insert((data.path.clone(), data.cond)) {
+            continue;
+        }
+        crate::train::trainer::Trainer::check_data(&run.run.spec).map_err(|error| {
+            let path = data
+                .path
+                .as_ref()
+                .map_or_else(|| "unset".into(), |p| format!("`{}`", p.display()));
+            Error::Usage(format!(
+                "run {} cannot start, nothing was started: `data.path` = {path}: {error}",
+                label(run).trim_end()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
 /// Run `kimg run`.
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let runs = plan(&args.manifest, &args.set, &args.runs_dir)?;
@@ -174,6 +198,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::SUCCESS);
     }
     check_metrics(&pending_runs, args.on)?;
+    check_data(&pending_runs)?;
     let exe = std::env::current_exe()
         .map_err(|e| Error::Environment(format!("cannot find the kimg executable: {e}")))?;
     if args.on == Target::Slurm {

@@ -2,6 +2,7 @@
 //! (`training/dataset.py` `ImageFolderDataset`): a zip or a folder of PNG/JPEG images, optional
 //! `dataset.json` labels, a seeded `max_size` subset, x-flip doubling.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -59,14 +60,14 @@ pub struct DatasetOptions {
     pub random_seed: u32,
 }
 
-enum Source {
+pub(super) enum Source {
     Zip(Mutex<zip::ZipArchive<File>>),
     Folder(PathBuf),
 }
 
 /// Labels as stored: class indices (one-hot on read) or float vectors.
 #[derive(Debug, Clone, PartialEq)]
-enum Labels {
+pub(super) enum Labels {
     None,
     Classes(Vec<usize>, usize),
     Vectors(Vec<Vec<f32>>),
@@ -94,7 +95,7 @@ impl std::fmt::Debug for Dataset {
     }
 }
 
-fn is_image(name: &str) -> bool {
+pub(super) fn is_image(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     [
         ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm",
@@ -133,41 +134,184 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<(Vec<u8>, [usize; 3]), D
     Ok((chw, [channels, height, width]))
 }
 
+/// The file of the labels, at the top of the dataset.
+pub(super) const LABELS_FILE: &str = "dataset.json";
+
+/// The largest class index a label may hold: one-hot labels get `index + 1` entries, and the
+/// networks embed every one.
+const MAX_CLASS: u64 = 1 << 16;
+
+/// The dataset's source and every file in it (sorted, `/`-separated, relative to the root).
+pub(super) fn list_files(path: &Path) -> Result<(Source, Vec<String>), DataError> {
+    let read_error = |reason: String| DataError::Read {
+        path: path.display().to_string(),
+        reason,
+    };
+    let (source, mut names) = if path.is_dir() {
+        let names: Vec<String> = walkdir::WalkDir::new(path)
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_file())
+            .filter_map(|e| {
+                e.path()
+                    .strip_prefix(path)
+                    .ok()
+                    .map(|p| p.to_string_lossy().replace('\\', "/"))
+            })
+            .collect();
+        (Source::Folder(path.to_path_buf()), names)
+    } else if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    {
+        let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
+        let archive = zip::ZipArchive::new(file).map_err(|e| read_error(e.to_string()))?;
+        let names: Vec<String> = archive.file_names().map(String::from).collect();
+        (Source::Zip(Mutex::new(archive)), names)
+    } else {
+        return Err(DataError::NotADataset(path.display().to_string()));
+    };
+    names.sort();
+    Ok((source, names))
+}
+
+/// The bytes of file `name` of the dataset at `root`.
+pub(super) fn read_entry(source: &Source, root: &Path, name: &str) -> Result<Vec<u8>, DataError> {
+    let error = |reason: String| DataError::Read {
+        path: format!("{}:{name}", root.display()),
+        reason,
+    };
+    match source {
+        Source::Folder(folder) => {
+            std::fs::read(folder.join(name)).map_err(|e| error(e.to_string()))
+        }
+        Source::Zip(archive) => {
+            let mut archive = archive
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut entry = archive.by_name(name).map_err(|e| error(e.to_string()))?;
+            let mut bytes = Vec::new();
+            entry
+                .read_to_end(&mut bytes)
+                .map_err(|e| error(e.to_string()))?;
+            Ok(bytes)
+        }
+    }
+}
+
+/// Why the networks cannot train on images of `[C, H, W]` `shape`: not square (the reference's
+/// `Dataset.resolution` asserts it) or not a power of two of at least 4 (the blocks halve it down
+/// to 4×4); `None` when they can.
+pub(super) fn resolution_problem(shape: [usize; 3]) -> Option<String> {
+    let [_, height, width] = shape;
+    if width != height {
+        Some(format!(
+            "images are {width}×{height} (width×height); training needs square images"
+        ))
+    } else if width < 4 || !width.is_power_of_two() {
+        Some(format!(
+            "images are {width}×{height}; training needs a power-of-two resolution of at least 4 \
+             (resize them with `kimg dataset create --resolution`)"
+        ))
+    } else {
+        None
+    }
+}
+
+/// The `labels` of a `dataset.json` by image name; `None` when it has no labels (no `labels` key,
+/// or `null`, as the reference allows).
+pub(super) fn label_table(
+    bytes: &[u8],
+) -> Result<Option<HashMap<String, serde_json::Value>>, String> {
+    let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let list = match json.get("labels") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::Array(list)) => list,
+        Some(other) => return Err(format!("`labels` must be a list, found {other}")),
+    };
+    let mut by_name = HashMap::new();
+    for entry in list {
+        let (Some(name), Some(value)) = (entry.get(0).and_then(|n| n.as_str()), entry.get(1))
+        else {
+            return Err(format!(
+                "malformed entry {entry} (expected [\"file name\", label])"
+            ));
+        };
+        by_name.insert(name.replace('\\', "/"), value.clone());
+    }
+    Ok(Some(by_name))
+}
+
+/// The labels of `names` from `table` (every name must be in it): class indices when all are
+/// non-negative integers, else vectors of numbers of one length.
+pub(super) fn labels_of(
+    table: &HashMap<String, serde_json::Value>,
+    names: &[String],
+) -> Result<Labels, String> {
+    let values: Vec<(&String, &serde_json::Value)> = names
+        .iter()
+        .map(|n| {
+            table
+                .get(n)
+                .map(|v| (n, v))
+                .ok_or(format!("no label for `{n}`"))
+        })
+        .collect::<Result<_, _>>()?;
+    if let Some(classes) = values
+        .iter()
+        .map(|(_, v)| v.as_u64())
+        .collect::<Option<Vec<u64>>>()
+    {
+        if let Some((name, class)) = values.iter().find(|(_, v)| v.as_u64() > Some(MAX_CLASS)) {
+            return Err(format!(
+                "the label of `{name}` is class {class}, over the largest supported {MAX_CLASS}"
+            ));
+        }
+        let classes: Vec<usize> = classes
+            .into_iter()
+            .map(|c| usize::try_from(c).unwrap_or(usize::MAX))
+            .collect();
+        let dim = classes.iter().max().map_or(0, |m| m + 1);
+        return Ok(Labels::Classes(classes, dim));
+    }
+    let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(values.len());
+    for (name, value) in values {
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "labels are float32 in the reference"
+        )]
+        let vector = value
+            .as_array()
+            .and_then(|a| {
+                a.iter()
+                    .map(|x| x.as_f64().map(|f| f as f32))
+                    .collect::<Option<Vec<f32>>>()
+            })
+            .ok_or_else(|| {
+                format!(
+                    "the label of `{name}`, {value}, is neither a class index nor a list of numbers"
+                )
+            })?;
+        if let Some(first) = vectors.first()
+            && first.len() != vector.len()
+        {
+            return Err(format!(
+                "the label of `{name}` has {} values, the first image's has {}",
+                vector.len(),
+                first.len()
+            ));
+        }
+        vectors.push(vector);
+    }
+    Ok(Labels::Vectors(vectors))
+}
+
 impl Dataset {
     /// Open `path` (a folder, or a file ending in `.zip`).
     pub fn open(path: &Path, options: &DatasetOptions) -> Result<Dataset, DataError> {
         let display = path.display().to_string();
-        let read_error = |reason: String| DataError::Read {
-            path: display.clone(),
-            reason,
-        };
-        let (source, mut names) = if path.is_dir() {
-            let mut names: Vec<String> = walkdir::WalkDir::new(path)
-                .into_iter()
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file())
-                .filter_map(|e| {
-                    e.path()
-                        .strip_prefix(path)
-                        .ok()
-                        .map(|p| p.to_string_lossy().replace('\\', "/"))
-                })
-                .collect();
-            names.sort();
-            (Source::Folder(path.to_path_buf()), names)
-        } else if path
-            .extension()
-            .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
-        {
-            let file = File::open(path).map_err(|e| read_error(e.to_string()))?;
-            let archive = zip::ZipArchive::new(file).map_err(|e| read_error(e.to_string()))?;
-            let mut names: Vec<String> = archive.file_names().map(String::from).collect();
-            names.sort();
-            (Source::Zip(Mutex::new(archive)), names)
-        } else {
-            return Err(DataError::NotADataset(display));
-        };
-        let label_json = names.iter().any(|n| n == "dataset.json");
+        let (source, mut names) = list_files(path)?;
+        let label_json = names.iter().any(|n| n == LABELS_FILE);
         names.retain(|n| is_image(n));
         if names.is_empty() {
             return Err(DataError::NoImages(display));
@@ -204,26 +348,7 @@ impl Dataset {
     }
 
     fn read_file(&self, name: &str) -> Result<Vec<u8>, DataError> {
-        let error = |reason: String| DataError::Read {
-            path: format!("{}:{name}", self.path.display()),
-            reason,
-        };
-        match &self.source {
-            Source::Folder(root) => {
-                std::fs::read(root.join(name)).map_err(|e| error(e.to_string()))
-            }
-            Source::Zip(archive) => {
-                let mut archive = archive
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let mut entry = archive.by_name(name).map_err(|e| error(e.to_string()))?;
-                let mut bytes = Vec::new();
-                entry
-                    .read_to_end(&mut bytes)
-                    .map_err(|e| error(e.to_string()))?;
-                Ok(bytes)
-            }
-        }
+        read_entry(&self.source, &self.path, name)
     }
 
     fn load_raw(&self, raw_index: usize) -> Result<(Vec<u8>, [usize; 3]), DataError> {
@@ -233,54 +358,18 @@ impl Dataset {
     }
 
     fn load_labels(&self) -> Result<Labels, DataError> {
+        let json_path = format!("{}:{LABELS_FILE}", self.path.display());
         let error = |reason: String| DataError::Labels {
-            path: format!("{}:dataset.json", self.path.display()),
+            path: json_path.clone(),
             reason,
         };
-        let bytes = self.read_file("dataset.json")?;
-        let json: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| error(e.to_string()))?;
-        let Some(list) = json["labels"].as_array() else {
+        let Some(table) = label_table(&self.read_file(LABELS_FILE)?).map_err(error)? else {
             return Ok(Labels::None);
         };
-        let mut by_name = std::collections::HashMap::new();
-        for entry in list {
-            let (Some(name), Some(value)) = (entry[0].as_str(), entry.get(1)) else {
-                return Err(error(format!("malformed entry {entry}")));
-            };
-            by_name.insert(name.replace('\\', "/"), value.clone());
+        if let Some(missing) = self.image_names.iter().find(|n| !table.contains_key(*n)) {
+            return Err(error(format!("no label for `{missing}`")));
         }
-        let values: Vec<serde_json::Value> = self
-            .image_names
-            .iter()
-            .map(|n| {
-                by_name
-                    .get(n)
-                    .cloned()
-                    .ok_or_else(|| error(format!("no label for `{n}`")))
-            })
-            .collect::<Result<_, _>>()?;
-        if values.iter().all(serde_json::Value::is_u64) {
-            let classes: Vec<usize> = values
-                .iter()
-                .map(|v| usize::try_from(v.as_u64().expect("checked")).expect("small class"))
-                .collect();
-            let dim = classes.iter().max().map_or(0, |m| m + 1);
-            return Ok(Labels::Classes(classes, dim));
-        }
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "labels are float32 in the reference"
-        )]
-        let vectors = values
-            .iter()
-            .map(|v| {
-                v.as_array()
-                    .map(|a| a.iter().map(|x| x.as_f64().unwrap_or(0.0) as f32).collect())
-                    .ok_or_else(|| error(format!("label {v} is neither a class nor a vector")))
-            })
-            .collect::<Result<Vec<Vec<f32>>, _>>()?;
-        Ok(Labels::Vectors(vectors))
+        labels_of(&table, &self.image_names).map_err(error)
     }
 
     /// Number of items (doubled by x-flips).
@@ -314,21 +403,13 @@ impl Dataset {
     /// `Dataset.resolution` asserts) and a power of two of at least 4 (the networks' blocks halve
     /// it down to 4×4). The error names the first image, whose shape every image shares.
     pub fn training_resolution(&self) -> Result<usize, DataError> {
-        let [_, height, width] = self.image_shape;
-        let reason = if width != height {
-            format!("images are {width}×{height} (width×height); training needs square images")
-        } else if width < 4 || !width.is_power_of_two() {
-            format!(
-                "images are {width}×{height}; training needs a power-of-two resolution of at \
-                 least 4 (resize them with `kimg dataset create --resolution`)"
-            )
-        } else {
-            return Ok(width);
-        };
-        Err(DataError::BadImage {
-            path: format!("{}:{}", self.path.display(), self.image_names[0]),
-            reason,
-        })
+        match resolution_problem(self.image_shape) {
+            None => Ok(self.image_shape[2]),
+            Some(reason) => Err(DataError::BadImage {
+                path: format!("{}:{}", self.path.display(), self.image_names[0]),
+                reason,
+            }),
+        }
     }
 
     /// Label size (0 without labels).
@@ -444,5 +525,55 @@ impl Dataset {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Labels, label_table, labels_of};
+
+    fn labels(json: &str, names: &[&str]) -> Result<Labels, String> {
+        let table = label_table(json.as_bytes())?.ok_or("no labels")?;
+        let names: Vec<String> = names.iter().map(|n| (*n).to_string()).collect();
+        labels_of(&table, &names)
+    }
+
+    #[test]
+    fn labels_are_classes_or_vectors_of_one_length() {
+        let classes = labels(
+            r#"{"labels": [["a.png", 0], ["b.png", 2]]}"#,
+            &["a.png", "b.png"],
+        );
+        assert_eq!(classes, Ok(Labels::Classes(vec![0, 2], 3)));
+        let vectors = labels(r#"{"labels": [["a.png", [1, 0.5]]]}"#, &["a.png"]);
+        assert_eq!(vectors, Ok(Labels::Vectors(vec![vec![1.0, 0.5]])));
+        assert_eq!(label_table(br#"{"labels": null}"#), Ok(None));
+    }
+
+    /// The minimal inputs that panicked (class `u64::MAX`: `max + 1` overflowed; a huge class:
+    /// a one-hot vector beyond memory) or reached the networks malformed (vectors of two
+    /// lengths, a vector holding a string) are errors naming the file.
+    #[test]
+    fn malformed_labels_are_errors() {
+        for (json, expected) in [
+            (
+                r#"{"labels": [["a.png", 18446744073709551615], ["b.png", 0]]}"#,
+                "the label of `a.png` is class 18446744073709551615",
+            ),
+            (
+                r#"{"labels": [["a.png", [1]], ["b.png", [1, 2]]]}"#,
+                "the label of `b.png` has 2 values, the first image's has 1",
+            ),
+            (
+                r#"{"labels": [["a.png", ["x"]], ["b.png", [1]]]}"#,
+                "the label of `a.png`, [\"x\"], is neither",
+            ),
+            (r#"{"labels": [["a.png", 0]]}"#, "no label for `b.png`"),
+            (r#"{"labels": "a.png"}"#, "`labels` must be a list"),
+            (r#"{"labels": [["a.png"]]}"#, "malformed entry [\"a.png\"]"),
+        ] {
+            let error = labels(json, &["a.png", "b.png"]).unwrap_err();
+            assert!(error.contains(expected), "{json}: {error}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Training data: datasets in the official layout, the sampler, image grids.
 
+pub mod check;
 pub mod dataset;
 pub mod grid;
 pub mod loader;

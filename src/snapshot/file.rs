@@ -217,14 +217,13 @@ impl SnapshotFile {
             let shape: Vec<i64> = view
                 .shape()
                 .iter()
-                .map(|d| i64::try_from(*d).expect("fits"))
-                .collect();
+                .map(|d| i64::try_from(*d))
+                .collect::<Result<_, _>>()
+                .map_err(|_| format_error(format!("tensor `{name}` has too large a shape")))?;
             let offset = view.data().as_ptr() as usize - bytes.as_ptr() as usize;
-            tensors.push((
-                offset,
-                name,
-                Tensor::from_data_size(view.data(), &shape, kind),
-            ));
+            let tensor = Tensor::f_from_data_size(view.data(), &shape, kind)
+                .map_err(|e| format_error(format!("tensor `{name}`: {e}")))?;
+            tensors.push((offset, name, tensor));
         }
         // safetensors orders data by dtype and name; file offset order is the written order
         // within a dtype, which is the best available; sort by it for stability.

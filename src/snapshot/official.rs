@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tch::Tensor;
 
-use super::pickle::{self, PickleError, Value};
+use super::pickle::{self, MAX_DEPTH, MAX_NODES, PickleError, Value};
 
 /// One network of a pickle (`G`, `D`, `G_ema` or `augment_pipe`).
 #[derive(Debug)]
@@ -96,7 +96,8 @@ pub fn read_network_pickle(path: &Path) -> Result<NetworkPickle, NetworkPickleEr
             continue;
         };
         let mut tensors = Vec::new();
-        collect_tensors(&state, "", &mut tensors);
+        let mut budget = MAX_NODES;
+        collect_tensors(&state, "", 0, &mut budget, &mut tensors);
         modules.push(PickledModule {
             class_name: value
                 .get("class_name")
@@ -131,8 +132,21 @@ fn module_state(value: &Value) -> Option<Value> {
     }
 }
 
-/// `state_dict()` order: own parameters, own persistent buffers, then children recursively.
-fn collect_tensors(state: &Value, prefix: &str, out: &mut Vec<(String, Tensor)>) {
+/// `state_dict()` order: own parameters, own persistent buffers, then children recursively (at
+/// most [`MAX_DEPTH`] levels and [`MAX_NODES`] modules: a corrupt pickle can make a module its own
+/// child, or share one child many times over).
+fn collect_tensors(
+    state: &Value,
+    prefix: &str,
+    depth: usize,
+    budget: &mut usize,
+    out: &mut Vec<(String, Tensor)>,
+) {
+    if depth > MAX_DEPTH || *budget <= prefix.len() {
+        *budget = 0;
+        return;
+    }
+    *budget -= 1 + prefix.len();
     let non_persistent: Vec<String> = match state.get("_non_persistent_buffers_set") {
         Some(Value::List(items)) => items
             .borrow()
@@ -153,6 +167,12 @@ fn collect_tensors(state: &Value, prefix: &str, out: &mut Vec<(String, Tensor)>)
             if slot == "_buffers" && non_persistent.iter().any(|n| n == name) {
                 continue;
             }
+            let cost = 1 + prefix.len() + name.len();
+            if *budget < cost {
+                *budget = 0;
+                return;
+            }
+            *budget -= cost;
             out.push((format!("{prefix}{name}"), tensor.shallow_clone()));
         }
     }
@@ -164,6 +184,12 @@ fn collect_tensors(state: &Value, prefix: &str, out: &mut Vec<(String, Tensor)>)
         let (Some(name), Some(child_state)) = (name.as_str(), module_state(&child)) else {
             continue;
         };
-        collect_tensors(&child_state, &format!("{prefix}{name}."), out);
+        collect_tensors(
+            &child_state,
+            &format!("{prefix}{name}."),
+            depth + 1,
+            budget,
+            out,
+        );
     }
 }

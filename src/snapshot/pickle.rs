@@ -82,6 +82,15 @@ pub struct PickleError {
 
 type PResult<T> = Result<T, PickleError>;
 
+/// How deeply readers of a [`Value`] descend; deeper values are cut off (network pickles nest a
+/// few levels; a corrupt one can hold a cycle).
+pub const MAX_DEPTH: usize = 64;
+
+/// How much readers of a [`Value`] visit at most, counting each value as 1 plus the characters of
+/// its text and the elements of its array: a corrupt pickle can share one container (or one long
+/// string) many times over, so that a walk without a bound would fill the memory.
+pub const MAX_NODES: usize = 1 << 20;
+
 impl Value {
     /// The dict's entries, if a dict.
     pub fn as_dict(&self) -> Option<Vec<(Value, Value)>> {
@@ -107,9 +116,28 @@ impl Value {
         }
     }
 
-    /// Plain data as JSON (dicts, sequences, numbers, strings); tensors and objects become null.
+    /// Plain data as JSON (dicts, sequences, numbers, strings); tensors and objects become null, as
+    /// does anything nested deeper than [`MAX_DEPTH`] or beyond a walk of [`MAX_NODES`] (a corrupt
+    /// pickle can make a container hold itself, or share one many times over).
     pub fn to_json(&self) -> serde_json::Value {
+        let mut budget = MAX_NODES;
+        self.to_json_at(0, &mut budget)
+    }
+
+    fn to_json_at(&self, depth: usize, budget: &mut usize) -> serde_json::Value {
         use serde_json::Value as J;
+        let cost = 1 + match self {
+            Value::Str(s) => s.len(),
+            Value::Dtype(d) => d.len(),
+            Value::Array(array) => array.1.len(),
+            _ => 0,
+        };
+        if depth > MAX_DEPTH || *budget < cost {
+            *budget = 0;
+            return J::Null;
+        }
+        *budget -= cost;
+        let mut json = |v: &Value| v.to_json_at(depth + 1, budget);
         match self {
             Value::None
             | Value::Mark
@@ -123,23 +151,30 @@ impl Value {
             Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
             Value::Str(s) => J::String(s.clone()),
             Value::Dtype(d) => J::String(d.to_string()),
-            Value::List(items) => J::Array(items.borrow().iter().map(Value::to_json).collect()),
-            Value::Tuple(items) => J::Array(items.iter().map(Value::to_json).collect()),
+            Value::List(items) => J::Array(items.borrow().iter().map(json).collect()),
+            Value::Tuple(items) => J::Array(items.iter().map(json).collect()),
             Value::Dict(entries) => J::Object(
                 entries
                     .borrow()
                     .iter()
                     .map(|(k, v)| {
-                        (
-                            k.as_str()
-                                .map_or_else(|| format!("{:?}", k.to_json()), String::from),
-                            v.to_json(),
-                        )
+                        // A container as a key is shown by its kind only: its JSON text, escaped
+                        // once more at every level, would double in length per level.
+                        let key = match k {
+                            Value::Str(s) => s.clone(),
+                            Value::List(_) | Value::Tuple(_) | Value::Dict(_) => "(…)".into(),
+                            other => format!("{:?}", json(other)),
+                        };
+                        (key, json(v))
                     })
                     .collect(),
             ),
             Value::Array(array) => match array.0.as_slice() {
-                [] => serde_json::Number::from_f64(array.1[0]).map_or(J::Null, J::Number),
+                [] => array
+                    .1
+                    .first()
+                    .and_then(|f| serde_json::Number::from_f64(*f))
+                    .map_or(J::Null, J::Number),
                 _ => J::Array(
                     array
                         .1
@@ -185,10 +220,13 @@ impl<'a> Machine<'a> {
     }
 
     fn take(&mut self, n: usize) -> PResult<&[u8]> {
-        if self.pos + n > self.data.len() {
+        let Some(slice) = self
+            .pos
+            .checked_add(n)
+            .and_then(|end| self.data.get(self.pos..end))
+        else {
             return self.error("unexpected end of data");
-        }
-        let slice = &self.data[self.pos..self.pos + n];
+        };
         self.pos += n;
         Ok(slice)
     }
@@ -203,6 +241,12 @@ impl<'a> Machine<'a> {
             .iter()
             .rev()
             .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    }
+
+    /// A little-endian length of `n` bytes (a count of bytes or a memo index).
+    fn length(&mut self, n: usize) -> PResult<usize> {
+        let value = self.uint(n)?;
+        usize::try_from(value).map_or_else(|_| self.error(format!("length {value} too large")), Ok)
     }
 
     fn pop(&mut self) -> PResult<Value> {
@@ -300,12 +344,12 @@ impl<'a> Machine<'a> {
                     self.stack.push(Value::Str(s));
                 }
                 b'X' => {
-                    let n = usize::try_from(self.uint(4)?).expect("fits");
+                    let n = self.length(4)?;
                     let s = self.text(n)?;
                     self.stack.push(Value::Str(s));
                 }
                 0x8d => {
-                    let n = usize::try_from(self.uint(8)?).expect("fits");
+                    let n = self.length(8)?;
                     let s = self.text(n)?;
                     self.stack.push(Value::Str(s));
                 }
@@ -319,7 +363,7 @@ impl<'a> Machine<'a> {
                     });
                 }
                 b'B' | b'T' => {
-                    let n = usize::try_from(self.uint(4)?).expect("fits");
+                    let n = self.length(4)?;
                     let b = self.take(n)?.to_vec();
                     self.stack.push(if op == b'B' {
                         Value::Bytes(Rc::new(b))
@@ -328,7 +372,7 @@ impl<'a> Machine<'a> {
                     });
                 }
                 0x8e => {
-                    let n = usize::try_from(self.uint(8)?).expect("fits");
+                    let n = self.length(8)?;
                     let b = self.take(n)?.to_vec();
                     self.stack.push(Value::Bytes(Rc::new(b)));
                 }
@@ -378,22 +422,12 @@ impl<'a> Machine<'a> {
                     self.memo.insert(index, value);
                 }
                 b'q' | b'r' => {
-                    let index = usize::try_from(if op == b'q' {
-                        self.uint(1)?
-                    } else {
-                        self.uint(4)?
-                    })
-                    .expect("fits");
+                    let index = self.length(if op == b'q' { 1 } else { 4 })?;
                     let value = self.top()?.clone();
                     self.memo.insert(index, value);
                 }
                 b'h' | b'j' => {
-                    let index = usize::try_from(if op == b'h' {
-                        self.uint(1)?
-                    } else {
-                        self.uint(4)?
-                    })
-                    .expect("fits");
+                    let index = self.length(if op == b'h' { 1 } else { 4 })?;
                     match self.memo.get(&index) {
                         Some(v) => {
                             let v = v.clone();
@@ -572,12 +606,30 @@ impl<'a> Machine<'a> {
                 .map(|v| if let Value::Int(i) = v { *i } else { 0 })
                 .collect::<Vec<i64>>()
         };
-        let element = i64::try_from(storage.kind.elt_size_in_bytes()).expect("small");
-        let numel = i64::try_from(storage.bytes.len()).expect("fits") / element;
-        let flat = Tensor::from_data_size(&storage.bytes, &[numel], storage.kind);
-        let tensor = flat
-            .as_strided(ints(size).as_slice(), ints(stride).as_slice(), *offset)
-            .contiguous();
+        let element = storage.kind.elt_size_in_bytes().max(1);
+        let numel = i64::try_from(storage.bytes.len() / element)
+            .map_or_else(|_| self.error("storage too large"), Ok)?;
+        // A saved tensor views its own storage: more elements than the storage holds (a corrupt
+        // size with zero strides) would only allocate without bound.
+        let elements = ints(size)
+            .iter()
+            .try_fold(1i64, |product, d| product.checked_mul((*d).max(0)));
+        if elements.is_none_or(|e| e > numel.max(1)) {
+            return self.error(format!(
+                "tensor of size {:?} is larger than its storage of {numel} elements",
+                ints(size)
+            ));
+        }
+        // The fallible `f_` calls: a corrupt size, stride or offset is an error, not a panic.
+        let tensor = Tensor::f_from_data_size(&storage.bytes, &[numel], storage.kind)
+            .and_then(|flat| {
+                flat.f_as_strided(ints(size).as_slice(), ints(stride).as_slice(), *offset)?
+                    .f_contiguous()
+            })
+            .map_or_else(
+                |e| self.error(format!("tensor of size {:?}: {e}", ints(size))),
+                Ok,
+            )?;
         Ok(Value::Tensor(Rc::new(tensor)))
     }
 
@@ -657,16 +709,18 @@ fn load_legacy_storage(bytes: &[u8]) -> PResult<Value> {
                 offset: pos,
             });
         }
-        let len = numel * kind.elt_size_in_bytes();
-        let data = bytes.get(pos..pos + len).ok_or(PickleError {
-            message: "truncated storage data".into(),
-            offset: pos,
-        })?;
+        let data = numel
+            .checked_mul(kind.elt_size_in_bytes())
+            .and_then(|len| bytes.get(pos..pos.checked_add(len)?))
+            .ok_or(PickleError {
+                message: "truncated storage data".into(),
+                offset: pos,
+            })?;
+        pos += data.len();
         out.push(Storage {
             kind,
             bytes: data.to_vec(),
         });
-        pos += len;
     }
     out.into_iter()
         .next()
@@ -709,4 +763,74 @@ fn decode_numpy(code: &str, raw: &[u8], shape: &[usize]) -> Option<Value> {
         });
     }
     Some(Value::Array(Rc::new((shape.to_vec(), values))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MAX_DEPTH, MAX_NODES, load};
+
+    /// A length that overflows the read position is an error (it was an overflow panic).
+    #[test]
+    fn a_huge_length_is_an_error() {
+        let mut bytes = vec![0x8d];
+        bytes.extend([0xff; 8]);
+        let error = load(&bytes).unwrap_err();
+        assert!(error.message.contains("unexpected end of data"), "{error}");
+    }
+
+    /// A numpy array that is never built is empty; as JSON it is null (it was an index panic).
+    #[test]
+    fn an_unbuilt_numpy_array_is_null() {
+        let bytes = b"}(X\x01\x00\x00\x00kcnumpy.core.multiarray\n_reconstruct\n)Ru.";
+        let (value, _) = load(bytes).unwrap();
+        assert_eq!(value.to_json(), serde_json::json!({"k": null}));
+    }
+
+    /// A dict that holds itself (memo get, then set item) becomes JSON cut at [`MAX_DEPTH`] (it
+    /// was an endless recursion).
+    #[test]
+    fn a_dict_holding_itself_is_cut_off() {
+        let bytes = b"}q\x00X\x01\x00\x00\x00kh\x00s.";
+        let (value, _) = load(bytes).unwrap();
+        let mut json = value.to_json();
+        let mut depth = 0;
+        while let Some(inner) = json.get("k").cloned() {
+            json = inner;
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_DEPTH + 1);
+        assert!(json.is_null());
+    }
+
+    /// A tuple that holds one tuple twice, forty levels deep (2^40 leaves when walked), becomes
+    /// JSON cut off after [`MAX_NODES`] (the fuzz test found such a pickle filling the memory).
+    #[test]
+    fn a_value_shared_many_times_is_cut_off() {
+        let mut bytes = b"X\x01\x00\x00\x00aq\x00".to_vec();
+        for i in 0..40u8 {
+            bytes.extend([b'h', i, b'h', i, 0x86, b'q', i + 1]);
+        }
+        bytes.push(b'.');
+        let (value, _) = load(&bytes).unwrap();
+        let json = value.to_json();
+        let text = json.to_string();
+        assert!(text.len() < 8 * MAX_NODES, "{} bytes", text.len());
+        assert!(text.starts_with("[[[[") && text.contains("\"a\"") && text.contains("null"));
+    }
+
+    /// Dicts keyed by dicts, nested: the key's text no longer doubles per level (the fuzz test
+    /// found such a pickle asking for 8 GiB).
+    #[test]
+    fn a_dict_keyed_by_dicts_has_short_keys() {
+        let mut bytes = b"X\x01\x00\x00\x00\\q\x00".to_vec();
+        for i in 0..40u8 {
+            // {value_i: value_i}
+            bytes.extend([b'}', b'h', i, b'h', i, b's', b'q', i + 1]);
+        }
+        bytes.push(b'.');
+        let (value, _) = load(&bytes).unwrap();
+        let text = value.to_json().to_string();
+        assert!(text.len() < 8 * MAX_NODES, "{} bytes", text.len());
+        assert!(text.starts_with("{\"(…)\":"), "{}", &text[..40]);
+    }
 }

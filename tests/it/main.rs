@@ -11,6 +11,7 @@ mod augment; // the ADA pipeline against the reference fixture
 mod chaos; // SIGKILL at random moments, failed snapshot writes, full disks, concurrent kimg run
 mod cli; // the `kimg` binary end to end: exit codes, stdout, stderr
 mod data; // datasets, sampler, grids and numpy RNG against the reference fixtures
+mod dataset_check; // kimg dataset check; kimg run refusing bad data before starting any run
 mod equivariance; // the StyleGAN3 equivariance operators against the reference fixture
 mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weights
 mod kernels; // the fused kernels' CPU launcher against the reference ops
@@ -20,6 +21,7 @@ mod manifest_errors; // every file in tests/fixtures/manifests/invalid fails as 
 mod manifests; // shipped experiments and presets load and resolve; precedence and provenance
 mod metrics; // FID/KID/PR/IS math against the reference, detector, stats cache, fid/metrics/report
 mod nets; // the networks against the reference fixtures (outputs, EMAs, gradients, init)
+mod nopanic; // generated and mutated inputs (manifests, sweeps, zips, snapshots, pickles): no panic
 mod ops; // the ops against the reference fixtures (outputs and gradients)
 mod presets_table; // every preset equals its row of the published tables; `auto` reproduces its rows
 mod report_html; // kimg report's HTML page in headless Chromium: rows, best run, thumbnails
