@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::decision::{RunDecision, Verdict};
 use super::identity::RunIdentity;
 use super::lock::holder;
 use super::status::{FailureKind, RunStatus, State};
@@ -69,6 +70,17 @@ pub enum RunState {
     },
     /// A snapshot at or beyond the run's `kimg`.
     Done,
+    /// Ended at a rung by successive halving (`decision.json` says why); a later promotion
+    /// makes it partial again.
+    Paused {
+        /// kimg of the newest snapshot.
+        kimg: u64,
+    },
+    /// Stopped early for good by successive halving.
+    Stopped {
+        /// kimg of the newest snapshot.
+        kimg: u64,
+    },
 }
 
 impl RunState {
@@ -88,6 +100,8 @@ impl RunState {
                     .replace('_', " ")
             ),
             RunState::Done => "done".into(),
+            RunState::Paused { kimg } => format!("paused at {kimg} kimg"),
+            RunState::Stopped { kimg } => format!("stopped early at {kimg} kimg"),
         }
     }
 }
@@ -117,7 +131,20 @@ pub fn run_state(dir: &Path, total_kimg: u64) -> RunState {
             state: State::Queued,
             ..
         }) if snapshot.is_none() => RunState::Queued,
+        Some(RunStatus {
+            state: state @ (State::Paused | State::StoppedEarly),
+            ..
+        }) => halted_state(dir, state, snapshot.unwrap_or(0)),
         _ => snapshot.map_or(RunState::New, |kimg| RunState::Partial { kimg }),
+    }
+}
+
+/// The state of a run its worker ended at a rung: its decision file may have promoted it since.
+fn halted_state(dir: &Path, state: State, kimg: u64) -> RunState {
+    match RunDecision::read(dir).map(|d| d.verdict) {
+        Some(Verdict::Promoted) => RunState::Partial { kimg },
+        _ if state == State::Paused => RunState::Paused { kimg },
+        _ => RunState::Stopped { kimg },
     }
 }
 

@@ -1,7 +1,9 @@
 //! The training process's side of a run, between the scheduler that starts it and the trainer
 //! that computes: where it writes ([`run_dir`]), what watches it ([`monitor`]: lock, status,
-//! progress, signals) and how its end is recorded ([`session`]).
+//! progress, signals), how its end is recorded ([`session`]) and its rungs under successive
+//! halving ([`rungs`]).
 
 pub mod monitor;
 pub mod run_dir;
+pub mod rungs;
 pub mod session;
