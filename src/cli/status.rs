@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::error::Error;
+use crate::run::decision::RunDecision;
 use crate::run::layout::{RunState, run_state};
 use crate::run::record::RunRecord;
 use crate::run::status::RunStatus;
@@ -175,6 +176,15 @@ pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode, Error> {
         ));
         if let Some(failure) = status.and_then(|s| s.failure.as_ref()) {
             text.push_str(&format!("{:<16} {:<12}  {}\n", "", "", failure.message));
+        }
+        if let Some(decision) = RunDecision::read(&row.dir) {
+            text.push_str(&format!(
+                "{:<16} {:<12}  halving: {} — {}\n",
+                "",
+                "",
+                decision.describe(),
+                decision.rule
+            ));
         }
     }
     ui::print(&text)?;
