@@ -428,17 +428,26 @@ impl Runner<'_> {
         }
     }
 
-    /// Queue, ahead of the pending runs, the paused runs that a decision has promoted since.
+    /// Queue, ahead of the pending runs, the paused runs that a decision has promoted since; the
+    /// paused runs a decision has stopped since end as stopped early.
     fn resume_promoted(&mut self) {
         if self.stopping {
             return;
         }
         let runs = self.runs;
-        let (promoted, still): (Vec<usize>, Vec<usize>) =
-            self.paused.iter().copied().partition(|&i| {
-                RunDecision::read(&runs[i].dir).is_some_and(|d| d.verdict == Verdict::Promoted)
-            });
-        self.paused = still;
+        let verdict = |i: usize| RunDecision::read(&runs[i].dir).map(|d| d.verdict);
+        let mut promoted = Vec::new();
+        for index in std::mem::take(&mut self.paused) {
+            match verdict(index) {
+                Some(Verdict::Promoted) => promoted.push(index),
+                Some(Verdict::Stopped) => {
+                    for outcome in self.outcomes.iter_mut().filter(|o| o.index == index) {
+                        outcome.end = RunEnd::StoppedEarly;
+                    }
+                }
+                _ => self.paused.push(index),
+            }
+        }
         for index in promoted.into_iter().rev() {
             let attempts = match self.outcomes.iter().position(|o| o.index == index) {
                 Some(at) => self.outcomes.remove(at).attempts,
