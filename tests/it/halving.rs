@@ -317,7 +317,11 @@ fn on_slurm_tasks_end_cleanly_at_their_rung_and_the_next_invocation_resumes_the_
     let sinfo = Command::new("sinfo")
         .args(["--noheader", "--format=%t"])
         .output();
-    if !sinfo.is_ok_and(|o| o.status.success() && !o.stdout.is_empty()) {
+    let up = sinfo.is_ok_and(|o| {
+        let states = String::from_utf8_lossy(&o.stdout).to_string();
+        o.status.success() && ["idle", "mix", "alloc"].iter().any(|s| states.contains(s))
+    });
+    if !up {
         eprintln!("\nSKIPPED halving on Slurm: no usable Slurm (`scripts/slurm-local.sh up`)\n");
         return;
     }
