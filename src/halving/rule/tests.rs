@@ -269,7 +269,7 @@ proptest! {
         let (ladder, _, _) = simulate(&rule, &values, &picks);
         // The expected survivors, computed apart from the ladder: by value (none last), then name.
         let mut alive: Vec<usize> = (0..values.len()).collect();
-        for k in 0..rule.rungs.len() {
+        for (k, _) in rule.rungs.iter().enumerate() {
             prop_assert!(ladder.complete(k), "rung {} incomplete", k);
             alive.sort_by(|&a, &b| {
                 let key = |i: usize| values[i][k].map_or((1, 0.0), |v| (0, v));
