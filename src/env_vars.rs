@@ -11,6 +11,10 @@ pub const CONFIG_PREFIX: &str = "KIMG_";
 /// When set (to anything), progress bars are hidden even on a terminal.
 pub const NO_PROGRESS: &str = "KIMG_NO_PROGRESS";
 
+/// When set (to anything), a worker ignores successive halving: it neither decides at rungs nor
+/// stops (set by `kimg run --no-halving`).
+pub const NO_HALVING: &str = "KIMG_NO_HALVING";
+
 /// The conventional switch that turns colour off in diagnostics and tables.
 pub const NO_COLOR: &str = "NO_COLOR";
 

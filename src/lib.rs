@@ -24,6 +24,7 @@ pub mod env_vars;
 pub mod error;
 pub mod fsutil;
 pub mod generate;
+pub mod halving;
 pub mod manifest;
 pub mod metrics;
 pub mod nets;

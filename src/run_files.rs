@@ -24,6 +24,14 @@ pub const RECORD_FILE: &str = "run.toml";
 pub const CONFIG_FILE: &str = "config.toml";
 /// The canonical document the run's hash covers.
 pub const IDENTITY_FILE: &str = "identity.json";
+/// The run's latest successive-halving decision.
+pub const DECISION_FILE: &str = "decision.json";
+/// In the experiment directory: the halving roster (the rule and the sweep's runs).
+pub const HALVING_ROSTER: &str = "halving.json";
+/// In the experiment directory: every arrival at a rung and every decision, one JSON line each.
+pub const DECISIONS_LOG: &str = "decisions.jsonl";
+/// In the experiment directory: the lock held while deciding.
+pub const HALVING_LOCK: &str = "halving.lock";
 /// The worker processes' stdout and stderr, appended across attempts.
 pub const WORKER_LOG: &str = "worker.log";
 /// How TensorBoard event files start (see [`events_file`]).

@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::error::Error;
+use crate::halving::Rule;
 use crate::manifest::Override;
-use crate::schedule::{orphans, plan};
+use crate::schedule::{PlannedRun, orphans, plan};
 use crate::ui;
 use crate::ui::human_duration;
 
@@ -23,6 +24,45 @@ pub(crate) struct PlanArgs {
     /// Print JSON for machines.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `with halving (rungs 1000, 3000, 9000, eta 3): about 4 d 8 h on A100 …`: the estimate scaled
+/// by the share of kimg the sweep trains when every rung keeps its top `1/eta`.
+fn halving_saving(runs: &[PlannedRun], total: (f64, f64, bool)) -> Option<String> {
+    let halving = runs.first()?.run.spec.halving.as_ref()?;
+    let rule = Rule {
+        rungs: halving.rungs.clone(),
+        eta: halving.eta,
+        min_runs: halving.min_runs,
+    };
+    let kimg = runs.iter().map(|r| r.run.spec.train.kimg).max()?;
+    let full = u64::try_from(runs.len()).ok()? * kimg;
+    let halved = rule.expected_kimg(runs.len(), kimg);
+    #[expect(clippy::cast_precision_loss, reason = "kimg is far below 2^52")]
+    let share = halved as f64 / full.max(1) as f64;
+    let rungs: Vec<String> = halving.rungs.iter().map(u64::to_string).collect();
+    let survivors: Vec<String> = std::iter::once(runs.len())
+        .chain(rule.survivors(runs.len()))
+        .map(|n| n.to_string())
+        .collect();
+    let cost = if total.2 {
+        format!(
+            "about {} on V100 / {} on A100",
+            human_duration(total.0 * share),
+            human_duration(total.1 * share)
+        )
+    } else {
+        format!("{halved} of {full} kimg")
+    };
+    Some(format!(
+        "with halving by {} (rungs {}, eta {}): {cost}, {:.0}% of the full sweep \
+         ({} runs past each rung)\n",
+        halving.metric,
+        rungs.join(", "),
+        halving.eta,
+        share * 100.0,
+        survivors.join(" → ")
+    ))
 }
 
 /// Run `kimg plan`.
@@ -97,6 +137,9 @@ pub(crate) fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
             human_duration(total.1)
         ));
         text.push_str(", published s/kimg × kimg, ×1.05 with metrics)\n");
+    }
+    if let Some(line) = halving_saving(&runs, total) {
+        text.push_str(&line);
     }
     for orphan in &orphans {
         text.push_str(&format!(

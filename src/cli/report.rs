@@ -11,6 +11,7 @@ use crate::manifest::diff::differing;
 use crate::metrics::html::{HtmlReport, write_html};
 use crate::metrics::plot::{Curve, Panel, write_plots};
 use crate::metrics::report::{ReportMetric, ReportRow, sec_per_kimg, table};
+use crate::run::decision::RunDecision;
 use crate::run::record::resolved_config;
 use crate::schedule::plan;
 use crate::snapshot::name::latest_snapshot_kimg;
@@ -44,7 +45,16 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
                 } else {
                     varies
                 },
-                state: p.state.describe(),
+                state: match RunDecision::read(&p.dir) {
+                    Some(d) => format!(
+                        "{} · rung {} #{}/{}",
+                        p.state.describe(),
+                        d.rung + 1,
+                        d.rank,
+                        d.of
+                    ),
+                    None => p.state.describe(),
+                },
                 kimg: latest_snapshot_kimg(&p.dir),
                 history: metric.history(&p.dir),
                 dir: p.dir.clone(),
@@ -53,6 +63,24 @@ pub(crate) fn run(args: &ReportArgs) -> Result<ExitCode, Error> {
         })
         .collect();
     ui::print(&table(&metric, &runs))?;
+    let decisions: Vec<String> = planned
+        .iter()
+        .filter_map(|p| {
+            let d = RunDecision::read(&p.dir)?;
+            Some(format!(
+                "  {}  {} — {}\n",
+                p.identity.short(),
+                d.describe(),
+                d.rule
+            ))
+        })
+        .collect();
+    if !decisions.is_empty() {
+        ui::print(&format!(
+            "\nSuccessive halving (latest decision per run):\n{}",
+            decisions.concat()
+        ))?;
+    }
     let Some(first) = planned.first() else {
         return Ok(ExitCode::SUCCESS);
     };

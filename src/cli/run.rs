@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::error::{EXIT_INTERRUPTED, Error};
+use crate::halving::{Roster, RosterRun, Rule};
 use crate::manifest::Override;
+use crate::run::layout::RunState;
 use crate::schedule::local::{Devices, LocalOptions, RunEnd, run_local};
 use crate::schedule::reporter::ProgressReporter;
 use crate::schedule::slurm::{SlurmOptions, submit};
@@ -52,6 +54,10 @@ pub(crate) struct RunArgs {
     /// Print what would run and exit.
     #[arg(short = 'n', long)]
     pub(crate) dry_run: bool,
+    /// Ignore `[schedule.halving]`: train every run to its `kimg`, resuming paused and stopped
+    /// runs from their snapshots.
+    #[arg(long)]
+    pub(crate) no_halving: bool,
     /// Run here or submit to Slurm.
     #[arg(long, value_enum, default_value = "local")]
     pub(crate) on: Target,
@@ -157,15 +163,56 @@ fn check_data(runs: &[&PlannedRun]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether successive halving ended `run` (paused or stopped early).
+fn halted(run: &PlannedRun) -> bool {
+    matches!(
+        run.state,
+        RunState::Paused { .. } | RunState::Stopped { .. }
+    )
+}
+
+/// Write the experiment's halving roster when its manifest sets `[schedule.halving]` (the rule
+/// and every run of the sweep), before any worker starts.
+fn write_roster(runs: &[PlannedRun], runs_dir: &std::path::Path) -> Result<(), Error> {
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
+    let Some(halving) = &first.run.spec.halving else {
+        return Ok(());
+    };
+    let roster = Roster {
+        metric: halving.metric.clone(),
+        rule: Rule {
+            rungs: halving.rungs.clone(),
+            eta: halving.eta,
+            min_runs: halving.min_runs,
+        },
+        runs: runs
+            .iter()
+            .map(|r| RosterRun {
+                hash: r.identity.hash.clone(),
+                dir: r
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+    };
+    roster
+        .write(&runs_dir.join(&first.run.spec.name))
+        .map_err(|e| Error::Environment(e.to_string()))
+}
+
 /// Run `kimg run`.
 pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     let runs = plan(&args.manifest, &args.set, &args.runs_dir)?;
     let devices = parse_devices(args.devices.as_deref())?;
-    let pending: Vec<usize> = (0..runs.len())
-        .filter(|&i| runs[i].pending(args.retry_failed))
-        .collect();
+    let is_pending =
+        |run: &PlannedRun| run.pending(args.retry_failed) || (args.no_halving && halted(run));
+    let pending: Vec<usize> = (0..runs.len()).filter(|&i| is_pending(&runs[i])).collect();
     let experiment = &runs[0].run.spec.name;
-    for run in runs.iter().filter(|r| !r.pending(args.retry_failed)) {
+    for run in runs.iter().filter(|r| !is_pending(r)) {
         ui::println(&format!("{}  {}", label(run), run.state.describe()))?;
     }
     if pending.is_empty() {
@@ -199,6 +246,9 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     }
     check_metrics(&pending_runs, args.on)?;
     check_data(&pending_runs)?;
+    if !args.no_halving {
+        write_roster(&runs, &args.runs_dir)?;
+    }
     let exe = std::env::current_exe()
         .map_err(|e| Error::Environment(format!("cannot find the kimg executable: {e}")))?;
     if args.on == Target::Slurm {
@@ -264,6 +314,7 @@ fn run_here(
         retries: args.retries,
         exe,
         manifest: args.manifest.clone(),
+        halving: !args.no_halving,
     };
     let stop = stop_flag();
     let mut reporter = ProgressReporter::new(pending.len());
@@ -275,7 +326,7 @@ fn run_here(
         match &outcome.end {
             RunEnd::Failed { .. } => failed += 1,
             RunEnd::Interrupted | RunEnd::NotStarted => interrupted += 1,
-            RunEnd::Done | RunEnd::Elsewhere { .. } => {}
+            RunEnd::Done | RunEnd::Elsewhere { .. } | RunEnd::Paused | RunEnd::StoppedEarly => {}
         }
         text.push_str(&format!(
             "{}  {}{}\n",

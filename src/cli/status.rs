@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::error::Error;
+use crate::run::decision::RunDecision;
 use crate::run::layout::{RunState, run_state};
 use crate::run::record::RunRecord;
 use crate::run::status::RunStatus;
@@ -191,6 +192,15 @@ pub(crate) fn run(args: &StatusArgs) -> Result<ExitCode, Error> {
         });
         for note in notes {
             text.push_str(&format!("{:<16} {:<12}  {note}\n", "", ""));
+        }
+        if let Some(decision) = RunDecision::read(&row.dir) {
+            text.push_str(&format!(
+                "{:<16} {:<12}  halving: {} — {}\n",
+                "",
+                "",
+                decision.describe(),
+                decision.rule
+            ));
         }
     }
     ui::print(&text)?;

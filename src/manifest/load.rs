@@ -24,7 +24,10 @@ use super::error::{ErrorKind, ManifestError, ManifestErrors, did_you_mean};
 use super::fields::field_names;
 use super::source::{SourceFile, to_span};
 use super::sweep_wire::{EXCLUDE_KEY, ZIP_KEY};
-use super::wire::{DataWire, ExpectedWire, ManifestWire, PresetMetaWire, SourceWire, TrainWire};
+use super::wire::{
+    DataWire, ExpectedWire, HalvingWire, ManifestWire, PresetMetaWire, ScheduleWire, SourceWire,
+    TrainWire,
+};
 use crate::env_vars;
 
 /// A `--set key=value` override. The value is parsed as TOML (`4`, `true`, `[1, 2]`, `"x"`);
@@ -386,6 +389,8 @@ fn known_keys(prefix: &str) -> Option<&'static [&'static str]> {
         "preset.expected" => field_names::<ExpectedWire>(),
         "data" => field_names::<DataWire>(),
         "train" => field_names::<TrainWire>(),
+        "schedule" => field_names::<ScheduleWire>(),
+        "schedule.halving" => field_names::<HalvingWire>(),
         _ => return None,
     })
 }

@@ -26,6 +26,35 @@ pub struct ManifestWire {
     pub train: Option<TrainWire>,
     /// Values to sweep over (expanded into runs by `kimg plan` / `kimg run`).
     pub sweep: Option<SweepWire>,
+    /// How a sweep's runs are scheduled (never part of a run's identity).
+    pub schedule: Option<ScheduleWire>,
+}
+
+/// `[schedule]`: how a sweep's runs are carried out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleWire {
+    /// Successive halving: stop the losing runs of a sweep at rungs.
+    pub halving: Option<HalvingWire>,
+}
+
+/// `[schedule.halving]`: asynchronous successive halving (ASHA) of a sweep's runs. Off unless
+/// `rungs` or `first_rung` is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HalvingWire {
+    /// The metric that decides (a name of `train.metrics`, or `<pr metric>_precision`/`_recall`);
+    /// default the first of `train.metrics`. Its direction comes from the metric registry.
+    pub metric: Option<String>,
+    /// The rungs in kimg, increasing, each at a snapshot and below `train.kimg`.
+    pub rungs: Option<Vec<u64>>,
+    /// Instead of `rungs`: the first rung in kimg; the next ones grow by `eta` while below
+    /// `train.kimg`.
+    pub first_rung: Option<u64>,
+    /// The reduction factor: the top `1/eta` of the runs at a rung continue (at least 2).
+    pub eta: Option<u32>,
+    /// At least this many runs continue past each rung.
+    pub min_runs: Option<u32>,
 }
 
 /// `[preset]`: where a preset comes from and what it is published to cost.

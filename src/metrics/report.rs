@@ -98,6 +98,29 @@ impl ReportMetric {
         }
     }
 
+    /// Where a run stands by `history`: its best point and its latest value (`None`: no value
+    /// that is not NaN).
+    pub fn standing(&self, history: &[(f64, f64)]) -> Option<Standing> {
+        let (best_kimg, best) = self.best(history)?;
+        Some(Standing {
+            best,
+            best_kimg,
+            latest: history.last().map_or(f64::NAN, |p| p.1),
+        })
+    }
+
+    /// The best-run rule on two standings, the hash left out: `Less` when `a` ranks first — the
+    /// better best value (the metric's direction), then fewer kimg to reach it, then the better
+    /// latest value (NaN last).
+    pub fn compare(&self, a: &Standing, b: &Standing) -> Ordering {
+        self.better(a.best, b.best)
+            .then(a.best_kimg.total_cmp(&b.best_kimg))
+            .then(match (a.latest.is_nan(), b.latest.is_nan()) {
+                (false, false) => self.better(a.latest, b.latest),
+                (nan_a, nan_b) => nan_a.cmp(&nan_b),
+            })
+    }
+
     /// Runs `(hash, history)` ranked best first — the sweep's best-run rule, in one place: by the
     /// best value each run reached so far (the metric's direction; NaN ignored); equal values by
     /// fewer kimg to reach it, then by the better latest value (NaN last: runs that share their
@@ -108,25 +131,25 @@ impl ReportMetric {
         &self,
         runs: impl IntoIterator<Item = (&'a str, &'a [(f64, f64)])>,
     ) -> Vec<usize> {
-        let latest = |history: &[(f64, f64)]| history.last().map_or(f64::NAN, |p| p.1);
-        let mut standing: Vec<(usize, &str, (f64, f64), f64)> = runs
+        let mut standing: Vec<(usize, &str, Standing)> = runs
             .into_iter()
             .enumerate()
-            .filter_map(|(i, (hash, history))| {
-                Some((i, hash, self.best(history)?, latest(history)))
-            })
+            .filter_map(|(i, (hash, history))| Some((i, hash, self.standing(history)?)))
             .collect();
-        standing.sort_by(|a, b| {
-            self.better(a.2.1, b.2.1)
-                .then(a.2.0.total_cmp(&b.2.0))
-                .then(match (a.3.is_nan(), b.3.is_nan()) {
-                    (false, false) => self.better(a.3, b.3),
-                    (nan_a, nan_b) => nan_a.cmp(&nan_b),
-                })
-                .then(a.1.cmp(b.1))
-        });
+        standing.sort_by(|a, b| self.compare(&a.2, &b.2).then(a.1.cmp(b.1)));
         standing.into_iter().map(|(i, ..)| i).collect()
     }
+}
+
+/// What the best-run rule compares of a run ([`ReportMetric::compare`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standing {
+    /// The best value reached (never NaN).
+    pub best: f64,
+    /// The kimg where it was first reached.
+    pub best_kimg: f64,
+    /// The latest value (NaN when the latest evaluation gave NaN).
+    pub latest: f64,
 }
 
 /// `Timing/sec_per_kimg` of the last tick in `run_dir`'s `stats.jsonl` (`None` before a tick).

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::decision::{RunDecision, Verdict};
 use super::identity::RunIdentity;
 use super::lock::holder;
 use super::status::{FailureKind, RunStatus, State};
@@ -69,6 +70,17 @@ pub enum RunState {
     },
     /// A snapshot at or beyond the run's `kimg`.
     Done,
+    /// Ended at a rung by successive halving (`decision.json` says why); a later promotion
+    /// makes it partial again.
+    Paused {
+        /// kimg of the newest snapshot.
+        kimg: u64,
+    },
+    /// Stopped early for good by successive halving.
+    Stopped {
+        /// kimg of the newest snapshot.
+        kimg: u64,
+    },
 }
 
 impl RunState {
@@ -88,6 +100,8 @@ impl RunState {
                     .replace('_', " ")
             ),
             RunState::Done => "done".into(),
+            RunState::Paused { kimg } => format!("paused at {kimg} kimg"),
+            RunState::Stopped { kimg } => format!("stopped early at {kimg} kimg"),
         }
     }
 }
@@ -117,13 +131,28 @@ pub fn run_state(dir: &Path, total_kimg: u64) -> RunState {
             state: State::Queued,
             ..
         }) if snapshot.is_none() => RunState::Queued,
+        Some(RunStatus {
+            state: state @ (State::Paused | State::StoppedEarly),
+            ..
+        }) => halted_state(dir, state, snapshot.unwrap_or(0)),
         _ => snapshot.map_or(RunState::New, |kimg| RunState::Partial { kimg }),
+    }
+}
+
+/// The state of a run its worker ended at a rung: its decision file may have promoted it since.
+fn halted_state(dir: &Path, state: State, kimg: u64) -> RunState {
+    match RunDecision::read(dir).map(|d| d.verdict) {
+        Some(Verdict::Promoted) => RunState::Partial { kimg },
+        Some(Verdict::Stopped) => RunState::Stopped { kimg },
+        _ if state == State::Paused => RunState::Paused { kimg },
+        _ => RunState::Stopped { kimg },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{RunState, run_state};
+    use crate::run::decision::{RunDecision, Verdict};
     use crate::run::lock::RunLock;
     use crate::run::status::{RunStatus, State};
     use crate::snapshot::name::snapshot_file_name;
@@ -141,5 +170,31 @@ mod tests {
         let _lock = RunLock::acquire(dir.path()).unwrap();
         assert_eq!(run_state(dir.path(), 10), RunState::Running { kimg: 4.5 });
         assert_eq!(run_state(dir.path(), 4), RunState::Running { kimg: 4.5 });
+    }
+
+    #[test]
+    fn a_paused_run_reads_as_its_latest_decision_says() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(snapshot_file_name(4)), b"").unwrap();
+        let mut status = RunStatus::queued(10);
+        status.state = State::Paused;
+        status.write(dir.path()).unwrap();
+        assert_eq!(run_state(dir.path(), 10), RunState::Paused { kimg: 4 });
+        let mut decision = RunDecision {
+            time: chrono::Local::now(),
+            metric: "fid50k_full".into(),
+            rung: 0,
+            rung_kimg: 4,
+            verdict: Verdict::Promoted,
+            value: Some(3.0),
+            rank: 1,
+            of: 3,
+            rule: "rank 1 ≤ 1".into(),
+        };
+        decision.write(dir.path()).unwrap();
+        assert_eq!(run_state(dir.path(), 10), RunState::Partial { kimg: 4 });
+        decision.verdict = Verdict::Stopped;
+        decision.write(dir.path()).unwrap();
+        assert_eq!(run_state(dir.path(), 10), RunState::Stopped { kimg: 4 });
     }
 }

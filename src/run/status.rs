@@ -27,6 +27,11 @@ pub enum State {
     Failed,
     /// Trained to its `kimg`.
     Done,
+    /// Ended at a rung by successive halving; resumes if a later decision promotes it.
+    Paused,
+    /// Ended at a rung by successive halving for good (`kimg run --no-halving` resumes it).
+    #[serde(rename = "stopped_early")]
+    StoppedEarly,
 }
 
 impl State {
@@ -38,6 +43,8 @@ impl State {
             State::Interrupted => "interrupted",
             State::Failed => "failed",
             State::Done => "done",
+            State::Paused => "paused",
+            State::StoppedEarly => "stopped early",
         }
     }
 }

@@ -20,7 +20,10 @@ use std::time::{Duration, Instant};
 
 use super::PlannedRun;
 use crate::run::lock::holder;
-use crate::run::status::{FailureKind, RunStatus};
+use crate::halving::{Roster, Verdict, record_failure};
+use crate::run::decision::RunDecision;
+use crate::run::layout::RunState;
+use crate::run::status::{FailureKind, RunStatus, State};
 use crate::run_files::{CONFIG_FILE, WORKER_LOG};
 
 /// Where workers compute.
@@ -45,6 +48,8 @@ pub struct LocalOptions {
     pub exe: PathBuf,
     /// The manifest (recorded in each run's provenance).
     pub manifest: PathBuf,
+    /// Successive halving: act on its decisions (`false`: `--no-halving`, workers ignore it).
+    pub halving: bool,
 }
 
 /// How one run ended in this invocation.
@@ -69,6 +74,10 @@ pub enum RunEnd {
         /// Who holds the lock (`pid … on … since …`), or which worker ended the run meanwhile.
         holder: String,
     },
+    /// Paused at a rung by successive halving; resumed here if a later decision promotes it.
+    Paused,
+    /// Stopped early at a rung by successive halving.
+    StoppedEarly,
 }
 
 impl RunEnd {
@@ -79,6 +88,8 @@ impl RunEnd {
             RunEnd::Interrupted => "stopped",
             RunEnd::Failed { .. } => "failed",
             RunEnd::NotStarted | RunEnd::Elsewhere { .. } => "skipped",
+            RunEnd::Paused => "paused",
+            RunEnd::StoppedEarly => "stopped early",
         }
     }
 
@@ -226,6 +237,8 @@ struct Runner<'a> {
     active: Vec<Active>,
     outcomes: Vec<RunOutcome>,
     stopping: bool,
+    /// Runs paused by successive halving, which a later decision may promote.
+    paused: Vec<usize>,
 }
 
 /// Train `indices` of `runs` to completion, or until `stop` is raised, telling `reporter` what
@@ -256,6 +269,12 @@ pub fn run_local(
         active: Vec::new(),
         outcomes: Vec::new(),
         stopping: false,
+        paused: runs
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| options.halving && matches!(r.state, RunState::Paused { .. }))
+            .map(|(i, _)| i)
+            .collect(),
     };
     loop {
         if stop.load(Ordering::Relaxed) && !runner.stopping {
@@ -392,6 +411,7 @@ impl Runner<'_> {
                     self.free.append(&mut worker.devices);
                     let end = classify_exit(exit, &run.dir, worker.started, worker.child.id());
                     self.ended(&worker.job, end);
+                    self.resume_promoted();
                 }
                 Err(error) => {
                     self.reporter
@@ -413,9 +433,58 @@ impl Runner<'_> {
             }
             None => {
                 self.reporter.report(LocalEvent::Ended { run, end: &end });
+                match &end {
+                    RunEnd::Paused => self.paused.push(job.index),
+                    RunEnd::Failed { .. } if self.options.halving => record_halving_failure(run),
+                    _ => {}
+                }
                 self.outcomes.push(job.outcome(end));
             }
         }
+    }
+
+    /// Queue, ahead of the pending runs, the paused runs that a decision has promoted since; the
+    /// paused runs a decision has stopped since end as stopped early.
+    fn resume_promoted(&mut self) {
+        if self.stopping {
+            return;
+        }
+        let runs = self.runs;
+        let verdict = |i: usize| RunDecision::read(&runs[i].dir).map(|d| d.verdict);
+        let mut promoted = Vec::new();
+        for index in std::mem::take(&mut self.paused) {
+            match verdict(index) {
+                Some(Verdict::Promoted) => promoted.push(index),
+                Some(Verdict::Stopped) => {
+                    for outcome in self.outcomes.iter_mut().filter(|o| o.index == index) {
+                        outcome.end = RunEnd::StoppedEarly;
+                    }
+                }
+                _ => self.paused.push(index),
+            }
+        }
+        for index in promoted.into_iter().rev() {
+            let attempts = match self.outcomes.iter().position(|o| o.index == index) {
+                Some(at) => self.outcomes.remove(at).attempts,
+                None => 0,
+            };
+            self.queue.push_front(Job {
+                index,
+                batch_gpu: None,
+                attempts,
+            });
+        }
+    }
+}
+
+/// A run failed for good: count it as arrived without a value at its next rung, so that the
+/// rung can complete (logged in the experiment's decisions).
+fn record_halving_failure(run: &PlannedRun) {
+    let Some(experiment_dir) = run.dir.parent() else {
+        return;
+    };
+    if let Ok(Some(roster)) = Roster::read(experiment_dir) {
+        let _ = record_failure(experiment_dir, &roster, &run.identity.hash);
     }
 }
 
@@ -461,6 +530,9 @@ fn spawn(
                 .join(","),
         );
     }
+    if !options.halving {
+        command.env(crate::env_vars::NO_HALVING, "1");
+    }
     command
         .env(crate::env_vars::NO_PROGRESS, "1")
         .stdin(Stdio::null())
@@ -476,7 +548,11 @@ fn spawn(
 fn classify_exit(exit: std::process::ExitStatus, dir: &Path, started: Instant, pid: u32) -> RunEnd {
     use std::os::unix::process::ExitStatusExt as _;
     if exit.success() {
-        return RunEnd::Done;
+        return match RunStatus::read(dir).map(|s| s.state) {
+            Some(State::Paused) => RunEnd::Paused,
+            Some(State::StoppedEarly) => RunEnd::StoppedEarly,
+            _ => RunEnd::Done,
+        };
     }
     if exit.code() == Some(i32::from(crate::error::EXIT_INTERRUPTED)) {
         return RunEnd::Interrupted;
@@ -625,6 +701,7 @@ mod tests {
             retries: 2,
             exe: PathBuf::from("/nonexistent/kimg"),
             manifest,
+            halving: true,
         };
         let mut recorder = Recorder::default();
         let stop = Arc::new(AtomicBool::new(false));

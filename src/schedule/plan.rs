@@ -32,7 +32,10 @@ impl PlannedRun {
         match &self.state {
             RunState::New | RunState::Queued | RunState::Partial { .. } => true,
             RunState::Failed { kind, .. } => retry_failed || kind.retryable(),
-            RunState::Running { .. } | RunState::Done => false,
+            RunState::Running { .. }
+            | RunState::Done
+            | RunState::Paused { .. }
+            | RunState::Stopped { .. } => false,
         }
     }
 

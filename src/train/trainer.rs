@@ -369,8 +369,16 @@ impl Trainer {
                     clock.tick_start_nimg(),
                     tick_kimg,
                 );
-            if tick_ends {
-                self.end_tick(&mut clock, done, observer)?;
+            // A stop requested at a snapshot tick (a halving decision, or a signal during the
+            // tick) ends on that snapshot instead of writing another.
+            if tick_ends
+                && self.end_tick(&mut clock, done, observer)?
+                && !done
+                && observer.stop_requested()
+            {
+                let kimg = self.kimg();
+                self.write_log(&format!("\nStopped at the snapshot of {kimg:.3} kimg."));
+                return Ok(Outcome::Interrupted { kimg });
             }
             if done {
                 break;

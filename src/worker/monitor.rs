@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Local;
 use indicatif::ProgressBar;
 
+use super::rungs::RungWatch;
+use crate::run::decision::Verdict;
 use crate::run::lock::{LockError, RunLock, hostname};
 use crate::run::status::{Failure, RunStatus, State};
 use crate::signals::{file_size_limit_as_error, stop_flag, time_limit_flag};
@@ -22,6 +24,10 @@ pub struct TrainMonitor {
     stop: Arc<AtomicBool>,
     time_limit: Arc<AtomicBool>,
     run: Option<RunFiles>,
+    /// The run's rungs, under successive halving.
+    rungs: Option<RungWatch>,
+    /// Where successive halving ended the run: `(rung, paused or stopped)`.
+    halted: Option<(usize, Verdict)>,
 }
 
 /// The lock and status of a run directory, held while training.
@@ -44,6 +50,8 @@ impl TrainMonitor {
             stop: stop_flag(),
             time_limit: time_limit_flag(),
             run: None,
+            rungs: None,
+            halted: None,
         }
     }
 
@@ -74,6 +82,13 @@ impl TrainMonitor {
         status.attempts += 1;
         status.slurm_job = slurm_job().or(status.slurm_job);
         let mut monitor = TrainMonitor::plain(total_kimg);
+        if std::env::var_os(crate::env_vars::NO_HALVING).is_none() {
+            monitor.rungs = RungWatch::open(dir).unwrap_or_else(|error| {
+                eprintln!("warning: successive halving is off for this run: {error}");
+                None
+            });
+            monitor.halted = monitor.rungs.as_ref().and_then(RungWatch::halted);
+        }
         let _ = status.write(dir);
         monitor.run = Some(RunFiles {
             dir: dir.to_path_buf(),
@@ -118,6 +133,29 @@ impl TrainMonitor {
     pub fn time_limit_reached(&self) -> bool {
         self.time_limit.load(Ordering::Relaxed)
     }
+
+    /// Where successive halving ended the run (`None`: it did not), as the state to record.
+    pub fn halted(&self) -> Option<State> {
+        self.halted.map(|(_, verdict)| match verdict {
+            Verdict::Stopped => State::StoppedEarly,
+            Verdict::Paused | Verdict::Promoted => State::Paused,
+        })
+    }
+
+    /// At a snapshot: decide the run's rung if it reached one (see [`RungWatch::at_snapshot`]).
+    fn check_rungs(&mut self, snapshot: &Path) {
+        let Some(watch) = &self.rungs else { return };
+        let Some(kimg) = snapshot
+            .file_name()
+            .and_then(|n| crate::snapshot::name::snapshot_kimg(&n.to_string_lossy()))
+        else {
+            return;
+        };
+        match watch.at_snapshot(kimg) {
+            Ok(halted) => self.halted = halted,
+            Err(error) => eprintln!("warning: no halving decision at {kimg} kimg: {error}"),
+        }
+    }
 }
 
 /// `<array job>_<task>` (or the job id) when running inside a Slurm job.
@@ -148,9 +186,14 @@ impl Observer for TrainMonitor {
             }
             let _ = run.status.write(&run.dir);
         }
+        if let Some(snapshot) = report.snapshot.as_deref()
+            && report.sec_per_kimg.is_some()
+        {
+            self.check_rungs(snapshot);
+        }
     }
 
     fn stop_requested(&self) -> bool {
-        self.stopped()
+        self.stopped() || self.halted.is_some()
     }
 }

@@ -1,7 +1,8 @@
 //! One training session in a run directory: its monitor opened and the configuration recorded
 //! before the first step, the trainer run under the monitor, and the end — finished, interrupted
-//! (and requeued at a Slurm time limit, see [`super::requeue`]) or failed, with the failure's
-//! class — written to `status.json` and the exit code.
+//! (and requeued at a Slurm time limit, see [`super::requeue`]), paused or stopped early by
+//! successive halving, or failed, with the failure's class — written to `status.json` and the exit
+//! code.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -84,6 +85,11 @@ pub fn train_monitored(
     mut monitor: TrainMonitor,
     max_requeues: u32,
 ) -> Result<ExitCode, Error> {
+    if let Some(state) = monitor.halted() {
+        // Successive halving ended this run before this attempt: nothing to train.
+        monitor.finish(state, None);
+        return Ok(ExitCode::SUCCESS);
+    }
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         Trainer::new(spec, run_dir, device)?.run_observed(&mut monitor)
     }))
@@ -99,6 +105,16 @@ pub fn train_monitored(
         Ok(Outcome::Finished) => {
             monitor.finish(State::Done, None);
             print_where_to_look(run_dir)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Ok(Outcome::Interrupted { kimg }) if monitor.halted().is_some() => {
+            let state = monitor.halted().unwrap_or(State::Paused);
+            monitor.finish(state, None);
+            eprintln!(
+                "{} at {kimg:.3} kimg by successive halving (see {}).",
+                state.name(),
+                crate::run_files::DECISION_FILE
+            );
             Ok(ExitCode::SUCCESS)
         }
         Ok(Outcome::Interrupted { kimg }) if monitor.time_limit_reached() => {

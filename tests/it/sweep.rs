@@ -282,3 +282,24 @@ fn the_configuration_of_a_run_holds_an_absolute_data_path() {
     assert!(std::path::Path::new(&data).is_absolute(), "{data}");
     assert!(data.ends_with("d.zip"), "{data}");
 }
+
+#[test]
+fn successive_halving_settings_leave_the_run_hashes_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = "[sweep]\n\"train.gamma\" = { times = [0.5, 1, 2] }\n";
+    let plain = write(dir.path(), "plain.toml", &format!("{BASE}{sweep}"));
+    let halved = write(
+        dir.path(),
+        "halved.toml",
+        &format!("{BASE}{sweep}[schedule.halving]\nrungs = [1000, 3000]\neta = 2\nmin_runs = 1\n"),
+    );
+    let runs = expand(&halved, &[]).unwrap();
+    let halving = runs[0].spec.halving.as_ref().expect("halving resolved");
+    assert_eq!(
+        (halving.rungs.as_slice(), halving.eta),
+        (&[1000, 3000][..], 2)
+    );
+    assert_eq!(halving.metric, runs[0].spec.train.metrics[0]);
+    assert_eq!(hashes(&plain, &[]), hashes(&halved, &[]));
+    assert!(expand(&plain, &[]).unwrap()[0].spec.halving.is_none());
+}

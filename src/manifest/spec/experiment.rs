@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::data::{DataSpec, resolve_data};
+use super::halving::{HalvingSpec, resolve_halving};
 use super::train::{TrainSpec, resolve_train};
 use crate::manifest::error::ManifestErrors;
 use crate::manifest::load::Layers;
@@ -26,6 +27,10 @@ pub struct ExperimentSpec {
     /// The validated `[sweep]` table (expansion happens in the sweep module).
     #[serde(skip)]
     pub sweep: Option<SweepWire>,
+    /// `[schedule.halving]`, when set: how the sweep's losing runs stop early (scheduling only:
+    /// not in a run's identity, nor in `training_options.json`).
+    #[serde(skip)]
+    pub halving: Option<HalvingSpec>,
 }
 
 impl ExperimentSpec {
@@ -55,6 +60,11 @@ impl ExperimentSpec {
         if let Some(sweep) = &wire.sweep {
             errors.extend(check_sweep(layers, sweep));
         }
+        let halving_wire = wire.schedule.as_ref().and_then(|s| s.halving.clone());
+        let halving = match (&train, halving_wire) {
+            (Some(train), Some(w)) => resolve_halving(layers, &mut errors, &w, train),
+            _ => None,
+        };
         match train {
             Some(train) if errors.is_empty() => Ok(ExperimentSpec {
                 name: wire
@@ -66,6 +76,7 @@ impl ExperimentSpec {
                 data: DataSpec { resolution, ..data },
                 train,
                 sweep: wire.sweep.clone(),
+                halving,
             }),
             _ => Err(ManifestErrors(errors)),
         }

@@ -19,6 +19,7 @@ mod defaults;
 mod derived;
 mod experiment;
 mod float;
+mod halving;
 mod options;
 mod train;
 
@@ -26,4 +27,5 @@ pub use data::{DataSpec, is_valid_resolution};
 pub use derived::Derived;
 pub use experiment::ExperimentSpec;
 pub use float::normalize_f64;
+pub use halving::HalvingSpec;
 pub use train::TrainSpec;

@@ -93,13 +93,13 @@ impl Trainer {
     }
 
     /// End the current tick (`done`: the last one): log, record statistics, snapshot when due,
-    /// tell `observer`, and start the next tick on `clock`.
+    /// tell `observer`, and start the next tick on `clock`. Returns whether a snapshot was written.
     pub(super) fn end_tick(
         &mut self,
         clock: &mut TickClock,
         done: bool,
         observer: &mut dyn Observer,
-    ) -> Result<(), TrainError> {
+    ) -> Result<bool, TrainError> {
         clock.tick_end = Instant::now();
         #[expect(
             clippy::cast_precision_loss,
@@ -131,6 +131,7 @@ impl Trainer {
             snapshot = Some(path);
         }
         self.record_metric_events(stamp)?;
+        let snapshotted = snapshot.is_some();
         observer.tick(&TickReport {
             kimg: times.kimg,
             sec_per_kimg: Some(times.sec_per_kimg),
@@ -138,7 +139,7 @@ impl Trainer {
         });
         self.state.progress.cur_tick += 1;
         clock.next(self.state.progress.cur_nimg);
-        Ok(())
+        Ok(snapshotted)
     }
 
     /// The tick's log line, its statistics line in `stats.jsonl` and their means in the event file;
