@@ -4,7 +4,7 @@
 /// User + system CPU seconds of this process so far, every thread included (`/proc/self/stat`,
 /// in clock ticks of 1/100 s, the Linux x86-64 value of `sysconf(_SC_CLK_TCK)`); `NaN` where
 /// there is no `/proc`.
-pub fn process_cpu_seconds() -> f64 {
+pub(crate) fn process_cpu_seconds() -> f64 {
     let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
         return f64::NAN;
     };

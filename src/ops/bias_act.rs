@@ -81,10 +81,11 @@ thread_local! {
     static DOUBLE_BACKWARD: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Run `f` recording a graph that will be differentiated twice (R1's gradient penalty, path-length
-/// regularisation): [`leaky_relu`] then keeps its double backward connected to its input. Nests;
-/// the previous mode is restored when `f` returns or unwinds.
-pub fn with_double_backward<T>(f: impl FnOnce() -> T) -> T {
+/// Run `f`; when `enabled`, recording a graph that will be differentiated twice (R1's gradient
+/// penalty, path-length regularisation): [`leaky_relu`] then keeps its double backward connected
+/// to its input. Nests (an enclosing enabled call stays in force); the previous mode is restored
+/// when `f` returns or unwinds.
+pub fn with_double_backward<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
     /// Restores the previous mode on drop.
     struct Restore(bool);
     impl Drop for Restore {
@@ -92,7 +93,8 @@ pub fn with_double_backward<T>(f: impl FnOnce() -> T) -> T {
             DOUBLE_BACKWARD.with(|mode| mode.set(self.0));
         }
     }
-    let _restore = Restore(DOUBLE_BACKWARD.with(|mode| mode.replace(true)));
+    let previous = DOUBLE_BACKWARD.with(Cell::get);
+    let _restore = Restore(DOUBLE_BACKWARD.with(|mode| mode.replace(previous || enabled)));
     f()
 }
 

@@ -220,7 +220,7 @@ impl StyleGan2Loss {
 
         if matches!(phase, Phase::Greg | Phase::Gboth) {
             let size = batch.gen_z.size()[0] / self.config.pl_batch_shrink;
-            let (gen_img, gen_ws) = with_double_backward(|| {
+            let (gen_img, gen_ws) = with_double_backward(true, || {
                 self.run_g(
                     nets,
                     &batch.gen_z.narrow(0, 0, size),
@@ -263,12 +263,9 @@ impl StyleGan2Loss {
         if matches!(phase, Phase::Dmain | Phase::Dreg | Phase::Dboth) {
             let with_r1 = matches!(phase, Phase::Dreg | Phase::Dboth);
             let real_img = batch.real_img.detach().set_requires_grad(with_r1);
-            let run_real = || self.run_d(nets, &real_img, batch.real_c, blur_sigma, false);
-            let real_logits = if with_r1 {
-                with_double_backward(run_real)
-            } else {
-                run_real()
-            };
+            let real_logits = with_double_backward(with_r1, || {
+                self.run_d(nets, &real_img, batch.real_c, blur_sigma, false)
+            });
             report("Loss/scores/real", &real_logits);
             report("Loss/signs/real", &real_logits.sign());
             let mut terms = Vec::with_capacity(2);

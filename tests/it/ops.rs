@@ -114,7 +114,7 @@ fn lrelu_connects_the_double_backward_only_where_one_follows() {
         (y.detach(), dx.detach(), second)
     };
     let (y_plain, dx_plain, second_plain) = run();
-    let (y_double, dx_double, second_double) = with_double_backward(run);
+    let (y_double, dx_double, second_double) = with_double_backward(true, run);
     let y_no_grad = tch::no_grad(|| bias_act(&(&w0 * &x0), Some(&b0), &options));
     assert!(y_plain.equal(&y_double), "values differ between the modes");
     assert!(y_no_grad.equal(&y_double), "no-grad values differ");
