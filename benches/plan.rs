@@ -24,7 +24,7 @@ fn manifest(dataset: &Path, side: usize) -> String {
     format!(
         "name = \"plan-bench\"\n\
          [data]\npath = {dataset:?}\nresolution = 32\n\
-         [train]\ncfg = \"stylegan2\"\nbatch = 32\ncbase = 2048\ncmax = 32\nmap_depth = 2\n\
+         [train]\ncfg = \"stylegan2\"\ngpus = 1\nbatch = 32\ngamma = 0.1\ncbase = 2048\ncmax = 32\nmap_depth = 2\n\
          kimg = 12\nmetrics = [\"fid200\"]\n\
          [sweep]\n\"train.seed\" = [{}]\n\"train.gamma\" = [{}]\n",
         seeds.join(", "),
