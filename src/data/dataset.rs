@@ -123,15 +123,22 @@ pub fn decode_image(bytes: &[u8], name: &str) -> Result<(Vec<u8>, [usize; 3]), D
             )));
         }
     };
+    Ok((planar(hwc, channels), [channels, height, width]))
+}
+
+/// Interleaved `[H, W, C]` pixels as planes `[C, H, W]` (one grayscale plane is both).
+fn planar(hwc: Vec<u8>, channels: usize) -> Vec<u8> {
+    if channels == 1 {
+        return hwc;
+    }
     let mut chw = vec![0u8; hwc.len()];
-    for y in 0..height {
-        for x in 0..width {
-            for c in 0..channels {
-                chw[(c * height + y) * width + x] = hwc[(y * width + x) * channels + c];
-            }
+    let plane = hwc.len() / channels;
+    for (c, out) in chw.chunks_exact_mut(plane).enumerate() {
+        for (dst, pixel) in out.iter_mut().zip(hwc.chunks_exact(channels)) {
+            *dst = pixel[c];
         }
     }
-    Ok((chw, [channels, height, width]))
+    chw
 }
 
 /// The file of the labels, at the top of the dataset.

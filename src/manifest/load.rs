@@ -120,10 +120,38 @@ impl Layers {
         stack.finish(Some(options), overrides)
     }
 
+    /// These layers with `overrides` applied on top, as if they had followed the overrides these
+    /// layers were loaded with: `from_manifest(path, a)` then `with_overrides(b)` equals
+    /// `from_manifest(path, a ++ b)`, without reading and checking the files again (a sweep
+    /// resolves every run this way).
+    pub fn with_overrides(&self, overrides: &[Override]) -> Result<Layers, ManifestErrors> {
+        let mut errors = Vec::new();
+        let figment = merge_overrides(self.figment.clone(), overrides, &mut errors);
+        if !errors.is_empty() {
+            for error in &mut errors {
+                error.chain.clone_from(&self.chain);
+            }
+            return Err(ManifestErrors(errors));
+        }
+        let merged = extract(&figment, &self.top)?;
+        Ok(Layers {
+            figment,
+            files: self.files.clone(),
+            chain: self.chain.clone(),
+            merged,
+            top: self.top.clone(),
+        })
+    }
+
+    /// The display name of the layer that supplied `key` (dotted): [`Layers::origin`] without
+    /// locating the key in the file, which parses the file again.
+    pub fn origin_layer(&self, key: &str) -> Option<String> {
+        Some(self.figment.find_metadata(key)?.name.to_string())
+    }
+
     /// Which layer supplied `key` (dotted), and where in it.
     pub fn origin(&self, key: &str) -> Option<Origin> {
-        let metadata = self.figment.find_metadata(key)?;
-        let layer = metadata.name.to_string();
+        let layer = self.origin_layer(key)?;
         let location = self.file(&layer).map_or_else(
             || layer.clone(),
             |file| file.location(file.key_span(key).as_ref()),
@@ -266,52 +294,14 @@ impl Stack {
                 })
                 .split("__"),
         );
-        for item in overrides {
-            match check_override_key(&item.key) {
-                Ok(()) => {
-                    figment = figment.merge(Named::value(
-                        format!("--set {}", item.text),
-                        &item.key,
-                        &item.value,
-                    ))
-                }
-                Err(help) => self.errors.push(
-                    ManifestError::new(
-                        ErrorKind::UnknownKey,
-                        format!("--set {}", item.text),
-                        format!("unknown key `{}`", item.key),
-                    )
-                    .with_key(&item.key)
-                    .with_help(help),
-                ),
-            }
-        }
+        figment = merge_overrides(figment, overrides, &mut self.errors);
         for error in &mut self.errors {
             error.chain.clone_from(&chain);
         }
         if !self.errors.is_empty() {
             return Err(ManifestErrors(self.errors));
         }
-        let merged: ManifestWire = figment.extract().map_err(|errors| {
-            ManifestErrors(
-                errors
-                    .into_iter()
-                    .map(|error| {
-                        let key = error.path.join(".");
-                        let layer = error
-                            .metadata
-                            .as_ref()
-                            .map_or_else(|| top.clone(), |m| m.name.to_string());
-                        ManifestError::new(
-                            ErrorKind::WrongType,
-                            layer,
-                            format!("`{key}`: {}", error.kind),
-                        )
-                        .with_key(key)
-                    })
-                    .collect(),
-            )
-        })?;
+        let merged = extract(&figment, &top)?;
         Ok(Layers {
             figment,
             files: self.files,
@@ -320,6 +310,60 @@ impl Stack {
             top,
         })
     }
+}
+
+/// `figment` with `overrides` merged on top, in order; an unknown key is recorded in `errors`.
+fn merge_overrides(
+    mut figment: Figment,
+    overrides: &[Override],
+    errors: &mut Vec<ManifestError>,
+) -> Figment {
+    for item in overrides {
+        match check_override_key(&item.key) {
+            Ok(()) => {
+                figment = figment.merge(Named::value(
+                    format!("--set {}", item.text),
+                    &item.key,
+                    &item.value,
+                ));
+            }
+            Err(help) => errors.push(
+                ManifestError::new(
+                    ErrorKind::UnknownKey,
+                    format!("--set {}", item.text),
+                    format!("unknown key `{}`", item.key),
+                )
+                .with_key(&item.key)
+                .with_help(help),
+            ),
+        }
+    }
+    figment
+}
+
+/// The merged values of `figment`; a type error names the layer that supplied the value (`top`
+/// when figment does not say).
+fn extract(figment: &Figment, top: &str) -> Result<ManifestWire, ManifestErrors> {
+    figment.extract().map_err(|errors| {
+        ManifestErrors(
+            errors
+                .into_iter()
+                .map(|error| {
+                    let key = error.path.join(".");
+                    let layer = error
+                        .metadata
+                        .as_ref()
+                        .map_or_else(|| top.to_string(), |m| m.name.to_string());
+                    ManifestError::new(
+                        ErrorKind::WrongType,
+                        layer,
+                        format!("`{key}`: {}", error.kind),
+                    )
+                    .with_key(key)
+                })
+                .collect(),
+        )
+    })
 }
 
 /// Attach file, span and source text for `key` of `file` to an error.

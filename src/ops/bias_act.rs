@@ -1,6 +1,8 @@
 //! Bias, activation, gain and clamp in one op — port of `torch_utils/ops/bias_act.py`'s reference
 //! path, and the choice between it and the fused op of `kernels/` ([`super::fused`]).
 
+use std::cell::Cell;
+
 use tch::{Device, Tensor};
 
 use super::fused::{self, BiasActArgs, FusedError, Impl, KernelActivation};
@@ -73,14 +75,47 @@ impl Activation {
     }
 }
 
-/// `x` where `x > 0`, else `slope·x` — `torch.nn.functional.leaky_relu`.
+thread_local! {
+    /// Whether the graph being recorded on this thread will be differentiated twice
+    /// ([`with_double_backward`]).
+    static DOUBLE_BACKWARD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f`; when `enabled`, recording a graph that will be differentiated twice (R1's gradient
+/// penalty, path-length regularisation): [`leaky_relu`] then keeps its double backward connected
+/// to its input. Nests (an enclosing enabled call stays in force); the previous mode is restored
+/// when `f` returns or unwinds.
+pub fn with_double_backward<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
+    /// Restores the previous mode on drop.
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            DOUBLE_BACKWARD.with(|mode| mode.set(self.0));
+        }
+    }
+    let previous = DOUBLE_BACKWARD.with(Cell::get);
+    let _restore = Restore(DOUBLE_BACKWARD.with(|mode| mode.replace(previous || enabled)));
+    f()
+}
+
+/// `x` where `x > 0`, else `slope·x` — `torch.nn.functional.leaky_relu` (tch binds it only with
+/// PyTorch's default slope of 0.01).
 ///
-/// Built on `prelu` with a constant weight: same values, and, unlike a `where` on a mask, its
-/// double backward stays connected to `x`, so R1 and path length give biases behind a leaky ReLU
-/// a (zero-valued) gradient exactly as the reference does — which decides what Adam steps.
+/// Inside [`with_double_backward`] it is `prelu` with a constant weight: same values, and, unlike
+/// a `where` on a mask, its double backward stays connected to `x`, so R1 and path length give
+/// biases behind a leaky ReLU a (zero-valued) gradient exactly as the reference does — which
+/// decides what Adam steps. Elsewhere (the main phases, and under no-grad: grids, `generate`,
+/// metrics) one backward at most follows, and it is libtorch's `leaky_relu_backward` applied to
+/// `x` itself with the mask taken from a detached `x`: the same values and the same first
+/// gradient (`x > 0 ? g : slope·g`, as `prelu`'s), without `prelu`'s backward, which also reduces
+/// a gradient for its weight over the whole tensor.
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Tensor {
-    let weight = Tensor::full([1], slope, (x.kind(), x.device()));
-    x.prelu(&weight)
+    if DOUBLE_BACKWARD.with(Cell::get) {
+        let weight = Tensor::full([1], slope, (x.kind(), x.device()));
+        x.prelu(&weight)
+    } else {
+        x.detach().leaky_relu_backward(x, slope, false)
+    }
 }
 
 /// Options of [`bias_act`]; `None` means the activation's default.

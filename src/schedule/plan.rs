@@ -1,7 +1,7 @@
 //! Planning: a manifest's runs, each with its identity, directory and what that directory says
 //! now; and the directories the manifest no longer produces.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::data::{Dataset, DatasetOptions};
@@ -111,6 +111,7 @@ pub fn orphans(runs: &[PlannedRun], runs_dir: &Path) -> Vec<PathBuf> {
         return Vec::new();
     };
     let experiment_dir = runs_dir.join(&first.run.spec.name);
+    let planned: HashSet<&Path> = runs.iter().map(|r| r.dir.as_path()).collect();
     let mut orphans: Vec<PathBuf> = std::fs::read_dir(&experiment_dir)
         .map(|entries| {
             entries
@@ -119,7 +120,7 @@ pub fn orphans(runs: &[PlannedRun], runs_dir: &Path) -> Vec<PathBuf> {
                 .filter(|p| {
                     p.is_dir()
                         && p.file_name().is_some_and(|n| n != "slurm")
-                        && !runs.iter().any(|r| r.dir == *p)
+                        && !planned.contains(p.as_path())
                 })
                 .collect()
         })

@@ -1,6 +1,7 @@
 //! From a manifest to its runs: each combination of the axes resolved through the normal path.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 use super::axes::{axes, cartesian};
 use super::exclude::excluded;
@@ -8,13 +9,17 @@ use super::run_spec::{RunSpec, SweptValue};
 use crate::data::{Dataset, DatasetOptions};
 use crate::manifest::{ErrorKind, ExperimentSpec, Layers, ManifestErrors, Override};
 
-/// Expand `manifest` (with `overrides` applied first) into its runs.
+/// Expand `manifest` (with `overrides` applied first) into its runs. The manifest is read once and
+/// each dataset opened once; each run is the manifest's layers with its swept values as further
+/// overrides.
 pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, ManifestErrors> {
     let stem = manifest.file_stem().map_or_else(
         || "experiment".to_string(),
         |s| s.to_string_lossy().into_owned(),
     );
-    let base = resolve_run(manifest, overrides, &stem, Vec::new())?;
+    let layers = Layers::from_manifest(manifest, overrides)?;
+    let mut resolutions = HashMap::new();
+    let base = resolve_run(&layers, &stem, Vec::new(), &mut resolutions)?;
     let Some(sweep) = base.spec.sweep.clone() else {
         return Ok(vec![base]);
     };
@@ -24,16 +29,22 @@ pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, M
         if excluded(&sweep, &combination) {
             continue;
         }
-        let mut run_overrides = overrides.to_vec();
-        run_overrides.extend(combination.iter().map(|s| Override {
-            key: s.key.clone(),
-            value: s.value.clone(),
-            text: format!("{}={}", s.key, s.value),
-        }));
-        runs.push(resolve_run(manifest, &run_overrides, &stem, combination)?);
+        let run_overrides: Vec<Override> = combination
+            .iter()
+            .map(|s| Override {
+                key: s.key.clone(),
+                value: s.value.clone(),
+                text: format!("{}={}", s.key, s.value),
+            })
+            .collect();
+        let mut run_layers = layers.with_overrides(&run_overrides)?;
+        // The sweep was checked with the base run; every run shares it (`--set` cannot set it).
+        run_layers.merged.sweep = None;
+        let mut run = resolve_run(&run_layers, &stem, combination, &mut resolutions)?;
+        run.spec.sweep = Some(sweep.clone());
+        runs.push(run);
     }
     if runs.is_empty() {
-        let layers = Layers::from_manifest(manifest, overrides)?;
         let error = layers.error_at(
             ErrorKind::InvalidValue,
             "sweep.exclude",
@@ -46,22 +57,23 @@ pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, M
 
 /// Resolve one run as the worker will: with the dataset's resolution when the dataset can be
 /// opened here (derived values such as `auto`'s depend on it), else with the declared one.
+/// `resolutions` remembers each dataset path's resolution (`None`: unreadable here).
 fn resolve_run(
-    manifest: &Path,
-    overrides: &[Override],
+    layers: &Layers,
     stem: &str,
     swept: Vec<SweptValue>,
+    resolutions: &mut HashMap<PathBuf, Option<u32>>,
 ) -> Result<RunSpec, ManifestErrors> {
-    let layers = Layers::from_manifest(manifest, overrides)?;
-    let mut spec = ExperimentSpec::resolve(&layers, None, stem)?;
-    let dataset_resolution = spec
-        .data
-        .path
-        .as_deref()
-        .and_then(|path| Dataset::open(path, &DatasetOptions::default()).ok())
-        .and_then(|dataset| u32::try_from(dataset.resolution()).ok());
+    let mut spec = ExperimentSpec::resolve(layers, None, stem)?;
+    let dataset_resolution = spec.data.path.as_ref().and_then(|path| {
+        *resolutions.entry(path.clone()).or_insert_with(|| {
+            Dataset::open(path, &DatasetOptions::default())
+                .ok()
+                .and_then(|dataset| u32::try_from(dataset.resolution()).ok())
+        })
+    });
     if dataset_resolution.is_some() {
-        spec = ExperimentSpec::resolve(&layers, dataset_resolution, stem)?;
+        spec = ExperimentSpec::resolve(layers, dataset_resolution, stem)?;
     }
     let mut config = layers.merged.clone();
     config.extends = None;

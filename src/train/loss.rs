@@ -9,6 +9,7 @@ use tch::{Device, Kind, Tensor};
 use super::augment::Augmenter;
 use super::stats::Collector;
 use crate::nets::network::{DiscriminatorNet, GeneratorNet, NoiseMode};
+use crate::ops::bias_act::with_double_backward;
 use crate::ops::upfirdn2d::{Padding, filter2d};
 
 /// A training phase (`training_loop.py`'s phase setup).
@@ -219,12 +220,14 @@ impl StyleGan2Loss {
 
         if matches!(phase, Phase::Greg | Phase::Gboth) {
             let size = batch.gen_z.size()[0] / self.config.pl_batch_shrink;
-            let (gen_img, gen_ws) = self.run_g(
-                nets,
-                &batch.gen_z.narrow(0, 0, size),
-                &batch.gen_c.narrow(0, 0, size),
-                false,
-            );
+            let (gen_img, gen_ws) = with_double_backward(true, || {
+                self.run_g(
+                    nets,
+                    &batch.gen_z.narrow(0, 0, size),
+                    &batch.gen_c.narrow(0, 0, size),
+                    false,
+                )
+            });
             let (h, w) = (gen_img.size()[2], gen_img.size()[3]);
             #[expect(clippy::cast_precision_loss, reason = "image sizes are small")]
             let pl_noise = gen_img.randn_like() / ((h * w) as f64).sqrt();
@@ -260,7 +263,9 @@ impl StyleGan2Loss {
         if matches!(phase, Phase::Dmain | Phase::Dreg | Phase::Dboth) {
             let with_r1 = matches!(phase, Phase::Dreg | Phase::Dboth);
             let real_img = batch.real_img.detach().set_requires_grad(with_r1);
-            let real_logits = self.run_d(nets, &real_img, batch.real_c, blur_sigma, false);
+            let real_logits = with_double_backward(with_r1, || {
+                self.run_d(nets, &real_img, batch.real_c, blur_sigma, false)
+            });
             report("Loss/scores/real", &real_logits);
             report("Loss/signs/real", &real_logits.sign());
             let mut terms = Vec::with_capacity(2);

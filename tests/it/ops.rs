@@ -5,7 +5,7 @@
 
 use kimg::nets::layers::{BiasInit, Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected};
 use kimg::nets::state::load_state;
-use kimg::ops::bias_act::{Activation, BiasAct, bias_act};
+use kimg::ops::bias_act::{Activation, BiasAct, bias_act, with_double_backward};
 use kimg::ops::conv2d_resample::{Resample, conv2d_resample};
 use kimg::ops::filtered_lrelu::{FilteredLrelu, filtered_lrelu};
 use kimg::ops::filters::design_lowpass_filter;
@@ -15,7 +15,7 @@ use kimg::ops::upfirdn2d::{
     Factor, Padding, Resampling, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d,
 };
 use serde_json::Value;
-use tch::{Device, Tensor, nn};
+use tch::{Device, Kind, Tensor, nn};
 
 use crate::common::{Fixture, assert_close, grads, leaf, rng_lock};
 
@@ -88,6 +88,49 @@ fn bias_act_matches_every_activation_and_variant() {
         }
     }
     eprintln!("ops_bias_act worst relative error {worst:.2e}");
+}
+
+/// The leaky ReLU of the main phases and no-grad passes (`leaky_relu_backward` on the input)
+/// against the one of R1/path-length graphs (`prelu`): the same values and first gradients, the
+/// same second derivatives in what precedes and follows it, and a zero-valued second derivative in
+/// the bias (as the reference's `leaky_relu` gives, and Adam sees) only inside
+/// `with_double_backward`.
+#[test]
+fn lrelu_connects_the_double_backward_only_where_one_follows() {
+    let _rng = rng_lock();
+    tch::manual_seed(11);
+    let randn = |shape: &[i64]| Tensor::randn(shape, (Kind::Float, Device::Cpu));
+    // Some exact zeros at the kink, where a `max`-based form would split the gradient.
+    let x0 = randn(&[3, 4, 5, 6]) * randn(&[3, 4, 5, 6]).gt(-1.0);
+    let (w0, b0, c0) = (randn(&[3, 4, 5, 6]), randn(&[4]), randn(&[3, 4, 5, 6]));
+    let options = BiasAct::new(Activation::Lrelu);
+    let run = || {
+        let (x, w, b, c) = (leaf(&x0), leaf(&w0), leaf(&b0), leaf(&c0));
+        let y = bias_act(&(&w * &x), Some(&b), &options);
+        let out = (&y * &c).sum(Kind::Float);
+        let dx = Tensor::run_backward(&[&out], &[&x], true, true).remove(0);
+        let penalty = dx.square().sum(Kind::Float);
+        let second = Tensor::run_backward(&[&penalty], &[&w, &b, &c], false, false);
+        (y.detach(), dx.detach(), second)
+    };
+    let (y_plain, dx_plain, second_plain) = run();
+    let (y_double, dx_double, second_double) = with_double_backward(true, run);
+    let y_no_grad = tch::no_grad(|| bias_act(&(&w0 * &x0), Some(&b0), &options));
+    assert!(y_plain.equal(&y_double), "values differ between the modes");
+    assert!(y_no_grad.equal(&y_double), "no-grad values differ");
+    assert!(dx_plain.equal(&dx_double), "first gradients differ");
+    assert_close("d|dx|²/dw", &second_plain[0], &second_double[0], 1e-6);
+    assert_close("d|dx|²/dc", &second_plain[2], &second_double[2], 1e-6);
+    let db = &second_double[1];
+    assert!(
+        db.defined(),
+        "prelu left the bias without a second derivative"
+    );
+    assert_eq!(db.abs().max().double_value(&[]), 0.0);
+    assert!(
+        !second_plain[1].defined(),
+        "outside with_double_backward the bias should get no second derivative"
+    );
 }
 
 #[test]

@@ -303,3 +303,42 @@ fn successive_halving_settings_leave_the_run_hashes_unchanged() {
     assert_eq!(hashes(&plain, &[]), hashes(&halved, &[]));
     assert!(expand(&plain, &[]).unwrap()[0].spec.halving.is_none());
 }
+
+/// `expand` reads the manifest once and layers each run's swept values over it: every run must
+/// equal what loading the manifest afresh with the swept values as `--set` overrides (after the
+/// user's) resolves to, and an unknown key in the extra overrides is still an error.
+#[test]
+fn each_run_resolves_as_the_manifest_with_its_swept_values_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "exp.toml",
+        &format!(
+            "{BASE}[sweep]\n\"train.gamma\" = {{ times = [0.5, 2] }}\n\"train.seed\" = [0, 1]\n[[sweep.zip]]\n\"train.cfg\" = [\"stylegan3-t\", \"stylegan3-r\"]\n\"train.batch\" = [32, 64]\n"
+        ),
+    );
+    let user: Vec<Override> = vec!["train.map_depth=4".parse().unwrap()];
+    let runs = expand(&path, &user).unwrap();
+    assert_eq!(runs.len(), 8);
+    for run in &runs {
+        let mut overrides = user.clone();
+        overrides.extend(run.swept.iter().map(|s| Override {
+            key: s.key.clone(),
+            value: s.value.clone(),
+            text: format!("{}={}", s.key, s.value),
+        }));
+        let layers = kimg::manifest::Layers::from_manifest(&path, &overrides).unwrap();
+        let spec = kimg::manifest::ExperimentSpec::resolve(&layers, None, "exp").unwrap();
+        assert_eq!(run.spec, spec, "{}", run.short_description());
+        assert_eq!(run.config.train, layers.merged.train);
+        assert_eq!(
+            run.spec.train.map_depth, 4,
+            "the user's override stays under the sweep"
+        );
+    }
+    let layers = kimg::manifest::Layers::from_manifest(&path, &user).unwrap();
+    let error = layers
+        .with_overrides(&["train.gamam=2".parse().unwrap()])
+        .unwrap_err();
+    assert!(error.to_string().contains("train.gamam"), "{error}");
+}

@@ -71,11 +71,9 @@ pub(super) fn resolve_data(
 /// `data.path` relative to the directory of the file that declared it (as given when absolute,
 /// or when it came from a layer that is not a file).
 fn declared_path(layers: &Layers, path: PathBuf) -> PathBuf {
-    let declared_in = layers.origin("data.path").and_then(|origin| {
-        layers
-            .file(&origin.layer)
-            .and_then(|file| file.path.clone())
-    });
+    let declared_in = layers
+        .origin_layer("data.path")
+        .and_then(|layer| layers.file(&layer).and_then(|file| file.path.clone()));
     match declared_in.as_deref().and_then(Path::parent) {
         Some(dir) if path.is_relative() => dir.join(path),
         _ => path,
