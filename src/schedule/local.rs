@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::PlannedRun;
-use crate::run::lock::holder;
 use crate::halving::{Roster, Verdict, record_failure};
 use crate::run::decision::RunDecision;
 use crate::run::layout::RunState;
+use crate::run::lock::holder;
 use crate::run::status::{FailureKind, RunStatus, State};
 use crate::run_files::{CONFIG_FILE, WORKER_LOG};
 

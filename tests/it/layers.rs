@@ -13,60 +13,72 @@ use std::path::{Path, PathBuf};
 /// names the generator family it trains (`Arch`, owned by `nets`); `nets` may not use `manifest`.
 /// The training process's side of a run is its own layer, `worker`, between `schedule` (which
 /// starts worker processes but never links their code) and `train`; `run` below it no longer knows
-/// the trainer.
+/// the trainer. Successive halving (`halving`: the rule, its decision log and lock) sits between
+/// `run`, whose records it reads, and `worker`/`schedule`, which act on its decisions.
 const FORBIDDEN: &[(&str, &[&str])] = &[
     (
         "ops",
         &[
             "nets", "data", "snapshot", "metrics", "generate", "train", "manifest", "sweep", "run",
-            "worker", "schedule", "cli",
+            "worker", "schedule", "cli", "halving",
         ],
     ),
     (
         "nets",
         &[
-            "train", "metrics", "generate", "manifest", "sweep", "run", "worker", "schedule", "cli",
+            "train", "metrics", "generate", "manifest", "sweep", "run", "worker", "schedule",
+            "cli", "halving",
         ],
     ),
     (
         "data",
         &[
             "train", "nets", "metrics", "generate", "manifest", "sweep", "run", "worker",
-            "schedule", "cli",
+            "schedule", "cli", "halving",
         ],
     ),
     (
         "snapshot",
         &[
-            "train", "metrics", "generate", "manifest", "sweep", "run", "worker", "schedule", "cli",
+            "train", "metrics", "generate", "manifest", "sweep", "run", "worker", "schedule",
+            "cli", "halving",
         ],
     ),
     (
         "manifest",
         &[
             "train", "ops", "data", "snapshot", "generate", "sweep", "run", "worker", "schedule",
-            "cli",
+            "cli", "halving",
         ],
     ),
     (
         "sweep",
         &[
             "train", "nets", "ops", "metrics", "snapshot", "generate", "run", "worker", "schedule",
-            "cli",
+            "cli", "halving",
         ],
     ),
     (
         "metrics",
-        &["train", "sweep", "run", "worker", "schedule", "cli"],
+        &[
+            "train", "sweep", "run", "worker", "schedule", "cli", "halving",
+        ],
     ),
     (
         "generate",
-        &["train", "sweep", "run", "worker", "schedule", "cli"],
+        &[
+            "train", "sweep", "run", "worker", "schedule", "cli", "halving",
+        ],
     ),
-    ("train", &["sweep", "run", "worker", "schedule", "cli"]),
+    (
+        "train",
+        &["sweep", "run", "worker", "schedule", "cli", "halving"],
+    ),
     (
         "run",
-        &["nets", "ops", "train", "worker", "schedule", "cli"],
+        &[
+            "nets", "ops", "train", "worker", "schedule", "cli", "halving",
+        ],
     ),
     ("worker", &["sweep", "schedule", "cli"]),
     (
@@ -74,6 +86,10 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &[
             "nets", "ops", "train", "metrics", "generate", "worker", "cli",
         ],
+    ),
+    (
+        "halving",
+        &["nets", "ops", "train", "worker", "schedule", "cli"],
     ),
 ];
 
