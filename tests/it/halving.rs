@@ -314,15 +314,8 @@ fn wait_for_slurm(root: &Path, detector: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn on_slurm_tasks_end_cleanly_at_their_rung_and_the_next_invocation_resumes_the_promoted() {
-    let sinfo = Command::new("sinfo")
-        .args(["--noheader", "--format=%t"])
-        .output();
-    let up = sinfo.is_ok_and(|o| {
-        let states = String::from_utf8_lossy(&o.stdout).to_string();
-        o.status.success() && ["idle", "mix", "alloc"].iter().any(|s| states.contains(s))
-    });
-    if !up {
-        eprintln!("\nSKIPPED halving on Slurm: no usable Slurm (`scripts/slurm-local.sh up`)\n");
+    if let Some(why) = crate::slurm::slurm_unusable() {
+        eprintln!("\nSKIPPED halving on Slurm: {why} (`scripts/slurm-local.sh up`)\n");
         return;
     }
     let root = tempfile::tempdir().unwrap();

@@ -1,6 +1,7 @@
 //! `kimg run --on slurm` against a real Slurm: the single-node cluster of
 //! `scripts/slurm-local.sh up` (which `.ci/run` starts). Without a usable Slurm the end-to-end
-//! test prints `SKIPPED` and why on the terminal (not captured) and returns.
+//! test prints `SKIPPED` and why on the terminal (not captured) and returns, except under
+//! `KIMG_REQUIRE_SLURM=1` (CI), where it fails.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -18,8 +19,21 @@ fn kimg(dir: &Path) -> Command {
     command
 }
 
-/// Why Slurm cannot run jobs here, if it cannot.
-fn slurm_unusable() -> Option<String> {
+/// Why Slurm cannot run jobs here, if it cannot. With `KIMG_REQUIRE_SLURM=1` (set by `.ci/run`,
+/// whose machine has Slurm) an unusable Slurm fails the calling test instead of skipping it.
+pub(crate) fn slurm_unusable() -> Option<String> {
+    let why = slurm_problem();
+    if let Some(why) = &why {
+        assert!(
+            std::env::var_os("KIMG_REQUIRE_SLURM").is_none_or(|v| v != "1"),
+            "KIMG_REQUIRE_SLURM=1 but Slurm is unusable: {why}"
+        );
+    }
+    why
+}
+
+/// What keeps Slurm from running jobs here, if anything.
+fn slurm_problem() -> Option<String> {
     let output = Command::new("sinfo")
         .args(["--noheader", "--format=%t"])
         .output();
