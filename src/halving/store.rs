@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::rule::{Decision, Event, Ladder, Rule};
 use crate::fsutil::atomic_write;
 use crate::metrics::report::{ReportMetric, Standing};
-use crate::run::decision::{RunDecision, Verdict};
+use crate::run::decision::RunDecision;
 use crate::run_files::{DECISIONS_LOG, HALVING_LOCK, HALVING_ROSTER};
 
 /// Why a halving file could not be read or written.
@@ -152,26 +152,13 @@ pub enum LogLine {
         /// The run's hash.
         run: String,
     },
-    /// A decision an event caused.
+    /// A decision an event caused: the run's hash and what its decision file holds.
     Decision {
-        /// When.
-        time: DateTime<Local>,
-        /// The decision, as the run's decision file holds it.
+        /// The run's hash.
         run: String,
-        /// The rung's index.
-        rung: usize,
-        /// The rung in kimg.
-        rung_kimg: u64,
-        /// The verdict.
-        verdict: Verdict,
-        /// The run's best value up to the rung.
-        value: Option<f64>,
-        /// Its rank at the rung (1 = best).
-        rank: usize,
-        /// How many runs had reached the rung.
-        of: usize,
-        /// The rule that decided.
-        rule: String,
+        /// The decision.
+        #[serde(flatten)]
+        decision: RunDecision,
     },
 }
 
@@ -318,15 +305,8 @@ fn decide(
     let mut text = serde_json::to_string(line).expect("log lines serialise") + "\n";
     for decision in &decisions {
         let decided = LogLine::Decision {
-            time,
             run: decision.run.clone(),
-            rung: decision.rung,
-            rung_kimg: roster.rule.rungs.get(decision.rung).copied().unwrap_or(0),
-            verdict: decision.verdict,
-            value: decision.value,
-            rank: decision.rank,
-            of: decision.of,
-            rule: decision.rule.clone(),
+            decision: run_decision(roster, decision, time),
         };
         text.push_str(&(serde_json::to_string(&decided).expect("log lines serialise") + "\n"));
     }
@@ -354,6 +334,13 @@ fn write_decision_file(
         return Ok(());
     };
     let run_dir = experiment_dir.join(dir);
+    run_decision(roster, decision, time)
+        .write(&run_dir)
+        .map_err(io_error(&run_dir))
+}
+
+/// What a run's decision file says of `decision`, taken at `time`.
+fn run_decision(roster: &Roster, decision: &Decision, time: DateTime<Local>) -> RunDecision {
     RunDecision {
         time,
         metric: roster.metric.clone(),
@@ -365,6 +352,39 @@ fn write_decision_file(
         of: decision.of,
         rule: decision.rule.clone(),
     }
-    .write(&run_dir)
-    .map_err(io_error(&run_dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LogLine, RunDecision};
+    use crate::run::decision::Verdict;
+
+    #[test]
+    fn a_decision_line_reads_back_as_written_and_holds_the_decision_file() {
+        let decision = RunDecision {
+            time: chrono::Local::now(),
+            metric: "fid50k_full".into(),
+            rung: 1,
+            rung_kimg: 3000,
+            verdict: Verdict::Stopped,
+            value: Some(12.5),
+            rank: 3,
+            of: 5,
+            rule: "top 1 of 5 (eta 3)".into(),
+        };
+        let line = LogLine::Decision {
+            run: "0123456789ab".into(),
+            decision: decision.clone(),
+        };
+        let text = serde_json::to_string(&line).unwrap();
+        assert_eq!(serde_json::from_str::<LogLine>(&text).unwrap(), line);
+        // The line holds the decision file's keys at its top level, beside its kind and run.
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let file = serde_json::to_value(&decision).unwrap();
+        for (key, value) in file.as_object().unwrap() {
+            assert_eq!(&json[key], value, "{key}");
+        }
+        assert_eq!(json["kind"], "decision");
+        assert_eq!(json["run"], "0123456789ab");
+    }
 }

@@ -195,9 +195,11 @@ fn a_halving_sweep_keeps_the_runs_its_logged_values_say_across_an_interruption()
     let logged: Vec<(String, usize, String)> = log
         .iter()
         .filter_map(|l| match l {
-            LogLine::Decision {
-                run, rung, verdict, ..
-            } => Some((run.clone(), *rung, verdict.name().to_string())),
+            LogLine::Decision { run, decision } => Some((
+                run.clone(),
+                decision.rung,
+                decision.verdict.name().to_string(),
+            )),
             _ => None,
         })
         .collect();
