@@ -10,7 +10,7 @@ use crate::manifest::Override;
 use crate::run::layout::RunState;
 use crate::schedule::local::{Devices, LocalOptions, RunEnd, run_local};
 use crate::schedule::reporter::ProgressReporter;
-use crate::schedule::slurm::{SlurmOptions, submit};
+use crate::schedule::slurm::{SlurmOptions, signal_offset, submit, time_limit_seconds};
 use crate::schedule::{PlannedRun, plan};
 use crate::signals::stop_flag;
 use crate::ui::{self, human_duration};
@@ -65,7 +65,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     pub(crate) partition: Option<String>,
     /// Slurm time limit per task (e.g. `2-00:00:00`).
-    #[arg(long)]
+    #[arg(long, value_parser = slurm_time)]
     pub(crate) time: Option<String>,
     /// An extra `#SBATCH` argument, verbatim (repeatable), e.g. `--sbatch-arg=--account=lab`.
     #[arg(long = "sbatch-arg", value_name = "ARG", allow_hyphen_values = true)]
@@ -257,6 +257,36 @@ pub(crate) fn run(args: &RunArgs) -> Result<ExitCode, Error> {
     run_here(args, experiment, &runs, &pending, exe, devices)
 }
 
+/// `--time` checked against Slurm's syntax (clap's value parser).
+fn slurm_time(text: &str) -> Result<String, String> {
+    time_limit_seconds(text).map(|_| text.to_string())
+}
+
+/// Refuse a time-limit warning that would come at the task's start: a `--signal-offset` (given, or
+/// the default of the largest resolution) not shorter than `--time`.
+fn check_signal_offset(runs: &[&PlannedRun], options: &SlurmOptions) -> Result<(), Error> {
+    let Some(time) = &options.time else {
+        return Ok(());
+    };
+    let Ok(Some(limit)) = time_limit_seconds(time) else {
+        return Ok(());
+    };
+    let offset = signal_offset(runs, options);
+    if u64::from(offset) >= limit {
+        let origin = if options.signal_offset.is_some() {
+            "`--signal-offset`"
+        } else {
+            "the default `--signal-offset` for this resolution"
+        };
+        return Err(Error::Usage(format!(
+            "{origin} ({offset} s) is not shorter than `--time {time}` ({limit} s): every task \
+             would be warned of its time limit as it starts; give a longer `--time` or a shorter \
+             `--signal-offset`"
+        )));
+    }
+    Ok(())
+}
+
 /// Submit the pending runs as Slurm job arrays and say where to follow them.
 fn submit_to_slurm(
     args: &RunArgs,
@@ -274,6 +304,7 @@ fn submit_to_slurm(
         signal_offset: args.signal_offset,
         max_requeues: args.max_requeues,
     };
+    check_signal_offset(pending_runs, &options)?;
     let submissions =
         submit(pending_runs, &options).map_err(|e| Error::Environment(e.to_string()))?;
     for submission in submissions {

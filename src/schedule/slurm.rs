@@ -53,6 +53,58 @@ pub fn default_signal_offset(resolution: Option<u32>) -> u32 {
     }
 }
 
+/// The `--signal-offset` of an array over `runs`: the option's, else the default of the largest
+/// resolution among them (unknown when any run's is).
+pub fn signal_offset(runs: &[&PlannedRun], options: &SlurmOptions) -> u32 {
+    options.signal_offset.unwrap_or_else(|| {
+        let largest = runs
+            .iter()
+            .map(|r| r.run.spec.data.resolution)
+            .try_fold(0, |largest, side| side.map(|side| side.max(largest)));
+        default_signal_offset(largest)
+    })
+}
+
+/// Seconds of a Slurm time limit in `--time`'s syntax (`minutes`, `minutes:seconds`,
+/// `hours:minutes:seconds`, `days-hours`, `days-hours:minutes`, `days-hours:minutes:seconds`);
+/// `Ok(None)` for `UNLIMITED`/`INFINITE`, `Err` naming the accepted forms otherwise.
+pub fn time_limit_seconds(text: &str) -> Result<Option<u64>, String> {
+    let text = text.trim();
+    if ["unlimited", "infinite"].contains(&text.to_ascii_lowercase().as_str()) {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "`{text}` is not a Slurm time: use minutes, minutes:seconds, hours:minutes:seconds, \
+             days-hours, days-hours:minutes or days-hours:minutes:seconds"
+        )
+    };
+    let number = |part: &str| part.parse::<u64>().map_err(|_| bad());
+    let (days, clock) = match text.split_once('-') {
+        Some((days, clock)) => (Some(number(days)?), clock),
+        None => (None, text),
+    };
+    let parts = clock
+        .split(':')
+        .map(number)
+        .collect::<Result<Vec<u64>, String>>()?;
+    let (hours, minutes, seconds) = match (days, parts.as_slice()) {
+        (None, [m]) => (0, *m, 0),
+        (None, [m, s]) => (0, *m, *s),
+        (None, [h, m, s]) | (Some(_), [h, m, s]) => (*h, *m, *s),
+        (Some(_), [h]) => (*h, 0, 0),
+        (Some(_), [h, m]) => (*h, *m, 0),
+        _ => return Err(bad()),
+    };
+    let seconds = days
+        .unwrap_or(0)
+        .saturating_mul(86_400)
+        .saturating_add(hours.saturating_mul(3600))
+        .saturating_add(minutes.saturating_mul(60))
+        .saturating_add(seconds);
+    Ok(Some(seconds))
+}
+
 /// One submitted array.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
@@ -127,15 +179,7 @@ pub fn script(
     // A requeued task appends to its log instead of truncating it.
     directive("--open-mode=append".into());
     directive("--requeue".into());
-    let offset = options.signal_offset.unwrap_or_else(|| {
-        // Unknown when any run's resolution is.
-        let largest = runs
-            .iter()
-            .map(|r| r.run.spec.data.resolution)
-            .try_fold(0, |largest, side| side.map(|side| side.max(largest)));
-        default_signal_offset(largest)
-    });
-    directive(format!("--signal=B:USR1@{offset}"));
+    directive(format!("--signal=B:USR1@{}", signal_offset(runs, options)));
     if let Some(partition) = &options.partition {
         directive(format!("--partition={partition}"));
     }

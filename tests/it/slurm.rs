@@ -186,6 +186,60 @@ fn the_default_signal_offset_grows_with_the_resolution() {
     assert_eq!(default_signal_offset(None), 600);
 }
 
+#[test]
+fn slurm_time_limits_are_read_in_every_form_of_its_syntax() {
+    use kimg::schedule::slurm::time_limit_seconds;
+    let cases = [
+        ("3", Some(180)),
+        ("3:30", Some(210)),
+        ("2:00:05", Some(7205)),
+        ("1-2", Some(93_600)),
+        ("1-2:30", Some(95_400)),
+        ("2-00:00:00", Some(172_800)),
+        ("UNLIMITED", None),
+        ("infinite", None),
+    ];
+    for (text, seconds) in cases {
+        assert_eq!(time_limit_seconds(text), Ok(seconds), "{text}");
+    }
+    for bad in ["", "1:2:3:4", "1-", "a", "1-2:3:4:5", "-3", "1h"] {
+        let error = time_limit_seconds(bad).unwrap_err();
+        assert!(error.contains("not a Slurm time"), "{bad}: {error}");
+    }
+}
+
+/// A warning that would come at the task's start, and a `--time` Slurm cannot read, are usage
+/// errors before anything is submitted (no Slurm needed: nothing reaches sbatch).
+#[test]
+fn a_signal_offset_not_shorter_than_the_time_limit_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    requeue_manifest(root.path(), 1);
+    let run = |extra: &[&str]| {
+        kimg(root.path())
+            .args(["run", "requeue.toml", "--on", "slurm", "--devices", "cpu"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let given = run(&["--time", "2", "--signal-offset", "120"]);
+    assert_eq!(given.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&given.stderr);
+    assert!(
+        stderr.contains("`--signal-offset` (120 s) is not shorter than `--time 2` (120 s)"),
+        "{stderr}"
+    );
+    // The default offset of a dataset up to 256² is 120 s.
+    let default = run(&["--time", "1:30"]);
+    assert_eq!(default.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&default.stderr);
+    assert!(stderr.contains("the default `--signal-offset`"), "{stderr}");
+    let unreadable = run(&["--time", "2h"]);
+    assert_eq!(unreadable.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unreadable.stderr);
+    assert!(stderr.contains("not a Slurm time"), "{stderr}");
+    assert!(!root.path().join("runs/requeue/slurm").exists());
+}
+
 /// Seconds of training the time-limit test asks for, at the speed measured when it starts: more
 /// than one warned 3-minute limit holds (each trains 85–145 s: the warning comes 30 s before the
 /// limit, or up to a minute earlier) even if the machine then runs 2.7 times as fast (other tests
