@@ -8,8 +8,8 @@
 //! termination signal, and may then requeue itself; keeping it apart from SIGTERM keeps `scancel`
 //! (which sends SIGTERM) a plain stop.
 
-use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, OnceLock};
 
 use crate::error::EXIT_INTERRUPTED;
 
@@ -38,10 +38,15 @@ pub fn file_size_limit_as_error() {
     );
 }
 
-/// Raised by SIGUSR1, the scheduler's warning that the job's time limit is near. Registering it
-/// also replaces SIGUSR1's default action (ending the process).
+/// Raised by SIGUSR1, the scheduler's warning that the job's time limit is near: one flag per
+/// process, registered at the first call, which also replaces SIGUSR1's default action (ending the
+/// process). `kimg train` calls it first thing, so a warning that comes while the dataset is still
+/// being opened is kept for the trainer instead of killing the task.
 pub fn time_limit_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&flag));
-    flag
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    Arc::clone(FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let _ = signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&flag));
+        flag
+    }))
 }

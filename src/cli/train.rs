@@ -273,6 +273,8 @@ pub(crate) fn dataset_name(path: &Path) -> String {
 
 /// Run `kimg train`.
 pub(crate) fn run(args: &TrainArgs) -> Result<ExitCode, Error> {
+    // Keep a time-limit warning that arrives before training starts (see `signals`).
+    crate::signals::time_limit_flag();
     // Resolve once without the dataset to find it, then again with its resolution (train.py opens
     // the dataset before assembling the configuration).
     let provisional = args.resolve(None).ok();

@@ -277,6 +277,63 @@ fn train_one_thread(dir: &Path, manifest: &Path, outdir: &Path) -> Command {
     command
 }
 
+/// A time-limit warning that comes before training starts (here: once the options are printed,
+/// the dataset opened) does not kill the task (SIGUSR1's default action): it is kept, and the
+/// trainer stops at its first safe point with a snapshot, as for a warning during training.
+#[test]
+fn a_time_limit_warning_before_training_starts_ends_with_a_snapshot() {
+    use std::io::BufRead as _;
+    let root = tempfile::tempdir().unwrap();
+    requeue_manifest(root.path(), 4);
+    let outdir = root.path().join("out");
+    let mut child = train_one_thread(root.path(), &root.path().join("requeue.toml"), &outdir)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    assert!(
+        lines.any(|line| line.unwrap().starts_with("Training options:")),
+        "kimg train printed no options"
+    );
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGUSR1).unwrap();
+    let draining = std::thread::spawn(move || lines.for_each(drop));
+    let status = child.wait().unwrap();
+    draining.join().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "expected an interrupted exit, got {status:?}"
+    );
+    let snapshots = walk_snapshots(&outdir);
+    assert!(
+        !snapshots.is_empty(),
+        "no snapshot under {}",
+        outdir.display()
+    );
+    for snapshot in snapshots {
+        SnapshotFile::read(&snapshot).unwrap();
+    }
+}
+
+/// The snapshots under `dir`, at any depth.
+fn walk_snapshots(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk_snapshots(&path));
+        } else if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("network-snapshot-"))
+        {
+            found.push(path);
+        }
+    }
+    found
+}
+
 /// A run longer than its time limit: each task is warned `--signal-offset` seconds before the
 /// limit, snapshots, requeues itself, and resumes — to exactly the weights (and optimizer state)
 /// of the same run trained without a stop. The run's length is sized by a 1-kimg run first, so
