@@ -26,43 +26,81 @@ pub(crate) struct PlanArgs {
     pub(crate) json: bool,
 }
 
-/// `with halving (rungs 1000, 3000, 9000, eta 3): about 4 d 8 h on A100 …`: the estimate scaled
-/// by the share of kimg the sweep trains when every rung keeps its top `1/eta`.
-fn halving_saving(runs: &[PlannedRun], total: (f64, f64, bool)) -> Option<String> {
-    let halving = runs.first()?.run.spec.halving.as_ref()?;
-    let rule = Rule {
-        rungs: halving.rungs.clone(),
-        eta: halving.eta,
-        min_runs: halving.min_runs,
-    };
-    let kimg = runs.iter().map(|r| r.run.spec.train.kimg).max()?;
-    let full = u64::try_from(runs.len()).ok()? * kimg;
-    let halved = rule.expected_kimg(runs.len(), kimg);
-    #[expect(clippy::cast_precision_loss, reason = "kimg is far below 2^52")]
-    let share = halved as f64 / full.max(1) as f64;
-    let rungs: Vec<String> = halving.rungs.iter().map(u64::to_string).collect();
-    let survivors: Vec<String> = std::iter::once(runs.len())
-        .chain(rule.survivors(runs.len()))
-        .map(|n| n.to_string())
-        .collect();
-    let cost = if total.2 {
+/// What successive halving is expected to cost: the kimg a sweep trains when every rung keeps its
+/// top `1/eta`, against the full sweep's.
+#[derive(Debug, serde::Serialize)]
+struct HalvingEstimate {
+    /// The deciding metric.
+    metric: String,
+    /// The rungs in kimg.
+    rungs: Vec<u64>,
+    /// The kept fraction's denominator.
+    eta: u32,
+    /// The runs at the start, then past each rung.
+    survivors: Vec<usize>,
+    /// The kimg trained with halving.
+    kimg: u64,
+    /// The kimg of the full sweep.
+    full_kimg: u64,
+    /// `kimg / full_kimg`.
+    share: f64,
+    /// The published-figure estimate scaled by `share` (`None`: no published figures).
+    estimate_sec: Option<serde_json::Value>,
+}
+
+impl HalvingEstimate {
+    /// The estimate of `runs` under their `[schedule.halving]`, with the full sweep's `total`
+    /// published-figure estimate `(v100, a100, known)`; `None` without halving.
+    fn of(runs: &[PlannedRun], total: (f64, f64, bool)) -> Option<HalvingEstimate> {
+        let halving = runs.first()?.run.spec.halving.as_ref()?;
+        let rule = Rule {
+            rungs: halving.rungs.clone(),
+            eta: halving.eta,
+            min_runs: halving.min_runs,
+        };
+        let kimg = runs.iter().map(|r| r.run.spec.train.kimg).max()?;
+        let full_kimg = u64::try_from(runs.len()).ok()? * kimg;
+        let halved = rule.expected_kimg(runs.len(), kimg);
+        #[expect(clippy::cast_precision_loss, reason = "kimg is far below 2^52")]
+        let share = halved as f64 / full_kimg.max(1) as f64;
+        Some(HalvingEstimate {
+            metric: halving.metric.clone(),
+            rungs: halving.rungs.clone(),
+            eta: halving.eta,
+            survivors: std::iter::once(runs.len())
+                .chain(rule.survivors(runs.len()))
+                .collect(),
+            kimg: halved,
+            full_kimg,
+            share,
+            estimate_sec: total
+                .2
+                .then(|| serde_json::json!({"v100": total.0 * share, "a100": total.1 * share})),
+        })
+    }
+
+    /// `with halving by fid50k_full (rungs 1000, 3000, 9000, eta 3): about 4 d 8 h on A100 …`.
+    fn line(&self, total: (f64, f64, bool)) -> String {
+        let join = |values: Vec<String>, separator: &str| values.join(separator);
+        let cost = if total.2 {
+            format!(
+                "about {} on V100 / {} on A100",
+                human_duration(total.0 * self.share),
+                human_duration(total.1 * self.share)
+            )
+        } else {
+            format!("{} of {} kimg", self.kimg, self.full_kimg)
+        };
         format!(
-            "about {} on V100 / {} on A100",
-            human_duration(total.0 * share),
-            human_duration(total.1 * share)
+            "with halving by {} (rungs {}, eta {}): {cost}, {:.0}% of the full sweep \
+             ({} runs past each rung)\n",
+            self.metric,
+            join(self.rungs.iter().map(u64::to_string).collect(), ", "),
+            self.eta,
+            self.share * 100.0,
+            join(self.survivors.iter().map(usize::to_string).collect(), " → ")
         )
-    } else {
-        format!("{halved} of {full} kimg")
-    };
-    Some(format!(
-        "with halving by {} (rungs {}, eta {}): {cost}, {:.0}% of the full sweep \
-         ({} runs past each rung)\n",
-        halving.metric,
-        rungs.join(", "),
-        halving.eta,
-        share * 100.0,
-        survivors.join(" → ")
-    ))
+    }
 }
 
 /// Run `kimg plan`.
@@ -92,8 +130,9 @@ pub(crate) fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
         })
         .collect();
     let experiment = &runs[0].run.spec.name;
+    let halving = HalvingEstimate::of(&runs, total);
     if args.json {
-        let value = serde_json::json!({"experiment": experiment, "runs": rows, "orphans": orphans, "total_estimate_sec": total.2.then(|| serde_json::json!({"v100": total.0, "a100": total.1}))});
+        let value = serde_json::json!({"experiment": experiment, "runs": rows, "orphans": orphans, "total_estimate_sec": total.2.then(|| serde_json::json!({"v100": total.0, "a100": total.1})), "halving": halving});
         ui::println(&serde_json::to_string_pretty(&value).expect("JSON renders"))?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -138,8 +177,8 @@ pub(crate) fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
         ));
         text.push_str(", published s/kimg × kimg, ×1.05 with metrics)\n");
     }
-    if let Some(line) = halving_saving(&runs, total) {
-        text.push_str(&line);
+    if let Some(halving) = &halving {
+        text.push_str(&halving.line(total));
     }
     for orphan in &orphans {
         text.push_str(&format!(

@@ -166,6 +166,24 @@ fn a_halving_sweep_keeps_the_runs_its_logged_values_say_across_an_interruption()
         plan.contains("with halving by fid20_full (rungs 1, 2, eta 3): 9 of 18 kimg"),
         "{plan}"
     );
+    let json = kimg(root.path(), &detector)
+        .args(["plan", "halving.toml", "--json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let halving = &json["halving"];
+    assert_eq!(
+        (&halving["rungs"], &halving["eta"], &halving["survivors"]),
+        (
+            &serde_json::json!([1, 2]),
+            &serde_json::json!(3),
+            &serde_json::json!([6, 2, 1])
+        )
+    );
+    assert_eq!(
+        (&halving["kimg"], &halving["full_kimg"]),
+        (&9.into(), &18.into())
+    );
 
     run_and_interrupt(root.path(), &detector, 2);
     let experiment = root.path().join("runs/halving");
