@@ -17,8 +17,11 @@ use kimg::run::status::{RunStatus, State};
 use kimg::snapshot::file::SnapshotFile;
 use kimg::snapshot::name::{latest_snapshot, snapshot_file_name, snapshots_in};
 
-/// The runs' length: snapshots at 0, 1 and 2 kimg.
-const KIMG: u64 = 2;
+/// The runs' length: snapshots at 0, 1, 2 and 3 kimg. Of the random-kill test's six kills only the
+/// two mid-tick ones let a session save a new snapshot (start-up kills come before the first tick,
+/// snapshot-write kills during it), so the run must be longer than two ticks: with exactly two, the
+/// second mid-tick kill waits for the last tick, and the session may finish before the kill lands.
+const KIMG: u64 = 3;
 
 /// The kills of the random-kill test (then one session runs to the end).
 const KILLS: usize = 6;
