@@ -99,17 +99,20 @@ fn expected_top(runs: &[(String, PathBuf)], rung: u64, keep: usize) -> Vec<Strin
     top
 }
 
+/// `kimg run` of the sweep on two CPU slots (its first four words: on the CPU, one slot).
+const RUN_LOCALLY: [&str; 6] = [
+    "run",
+    "halving.toml",
+    "--devices",
+    "cpu",
+    "--max-parallel",
+    "2",
+];
+
 /// Start `kimg run`, and interrupt it (Ctrl-C) once the decision log holds `arrivals` arrivals.
 fn run_and_interrupt(root: &Path, detector: &Path, arrivals: usize) {
     let mut scheduler = kimg(root, detector)
-        .args([
-            "run",
-            "halving.toml",
-            "--devices",
-            "cpu",
-            "--max-parallel",
-            "2",
-        ])
+        .args(RUN_LOCALLY)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
@@ -189,14 +192,7 @@ fn a_halving_sweep_keeps_the_runs_its_logged_values_say_across_an_interruption()
     let experiment = root.path().join("runs/halving");
     let before = read_log(&experiment);
     let finished = kimg(root.path(), &detector)
-        .args([
-            "run",
-            "halving.toml",
-            "--devices",
-            "cpu",
-            "--max-parallel",
-            "2",
-        ])
+        .args(RUN_LOCALLY)
         .output()
         .unwrap();
     assert!(
@@ -281,21 +277,15 @@ fn a_halving_sweep_keeps_the_runs_its_logged_values_say_across_an_interruption()
 
     // Nothing left to do, and no new decision.
     let again = kimg(root.path(), &detector)
-        .args(["run", "halving.toml", "--devices", "cpu"])
+        .args(&RUN_LOCALLY[..4])
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&again.stdout).contains("nothing to do"));
     assert_eq!(read_log(&experiment), log);
     // `--no-halving` would train the five stopped runs on from their snapshots.
     let full = kimg(root.path(), &detector)
-        .args([
-            "run",
-            "halving.toml",
-            "--devices",
-            "cpu",
-            "--no-halving",
-            "--dry-run",
-        ])
+        .args(&RUN_LOCALLY[..4])
+        .args(["--no-halving", "--dry-run"])
         .output()
         .unwrap();
     let full = String::from_utf8_lossy(&full.stdout);
