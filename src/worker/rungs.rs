@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::halving::{
-    Arrival, HalvingError, Roster, Verdict, arrive, read_log, replay, standing_at,
+    Arrival, HalvingError, Ladder, Roster, Verdict, arrive, read_log, replay, standing_at,
 };
 use crate::metrics::report::ReportMetric;
 use crate::run::record::RunRecord;
@@ -51,6 +51,11 @@ impl RungWatch {
     /// or stopped.
     pub fn halted(&self) -> Option<(usize, Verdict)> {
         let (ladder, _) = replay(&self.roster, &read_log(&self.experiment_dir));
+        self.end_in(&ladder)
+    }
+
+    /// Where `ladder` ends this run: `(rung, verdict)` when it is paused or stopped.
+    fn end_in(&self, ladder: &Ladder) -> Option<(usize, Verdict)> {
         ladder
             .verdict(&self.hash)
             .filter(|(_, verdict)| *verdict != Verdict::Promoted)
@@ -64,9 +69,7 @@ impl RungWatch {
             .next_rung(&self.hash)
             .filter(|&rung| self.roster.rule.rungs.get(rung).is_some_and(|&r| kimg >= r));
         let Some(rung) = due else {
-            return Ok(ladder
-                .verdict(&self.hash)
-                .filter(|(_, verdict)| *verdict != Verdict::Promoted));
+            return Ok(self.end_in(&ladder));
         };
         let metric = ReportMetric::parse(&self.roster.metric);
         #[expect(clippy::cast_precision_loss, reason = "kimg is far below 2^52")]
@@ -78,8 +81,6 @@ impl RungWatch {
             standing,
         };
         let (ladder, _) = arrive(&self.experiment_dir, &self.roster, &arrival)?;
-        Ok(ladder
-            .verdict(&self.hash)
-            .filter(|(_, verdict)| *verdict != Verdict::Promoted))
+        Ok(self.end_in(&ladder))
     }
 }
