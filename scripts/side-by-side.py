@@ -128,7 +128,9 @@ def main():
     parser.add_argument("--checkout", required=True, help="a NVlabs/stylegan3 checkout")
     parser.add_argument("--python", default=sys.executable, help="Python with torch 2.13")
     parser.add_argument("--site", default="", help="PYTHONPATH folder with numpy, scipy, …")
-    parser.add_argument("--idx", default="data/fashion-mnist/train-images-idx3-ubyte.gz")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser.add_argument("--idx", default=f"{repo}/data/fashion-mnist/train-images-idx3-ubyte.gz",
+                        help="Fashion-MNIST images (idx3 gzip), the bundled ones by default")
     parser.add_argument("--cfgs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
