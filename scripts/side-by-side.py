@@ -7,7 +7,12 @@ Trains each configuration with the official `train.py` (through the CPU runner o
 per run the s/kimg of tick 1 as both tick lines print it (wall) and as **CPU seconds per kimg**
 of the same interval (process and its children, sampled from /proc ten times a second). On a
 machine shared with other work, one OpenMP thread and CPU seconds are what measure the programs;
-wall seconds measure the load as well.
+wall seconds measure the load as well — and not equally: the kernel's scheduler favours a program
+whose work alternates between threads that sleep in turn (the official process's main thread hands
+about a third of its tensor work to a second thread and waits) over one that keeps a single thread
+busy (kimg), so on a loaded machine the
+official code's wall time stretches less. `--fifo` (root) runs both programs ahead of the other
+load, which makes wall time track the work again.
 
 The configurations are those of BENCHMARKS.md: Fashion-MNIST at 32x32 for StyleGAN2, 16x16 for
 StyleGAN3, tiny channel counts. `--isa avx2` lowers an AVX-512 CPU to AVX2 for both programs
@@ -135,6 +140,9 @@ def main():
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--isa", choices=["native", "avx2"], default="native")
+    parser.add_argument("--fifo", action="store_true",
+                        help="run both programs under SCHED_FIFO (chrt -f 1, needs root), so "
+                             "other load on a shared machine does not stretch their wall time")
     parser.add_argument("--out", help="write every run's figures as JSON here")
     args = parser.parse_args()
 
@@ -143,7 +151,9 @@ def main():
     if args.isa == "avx2":
         env.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
     official_env = dict(env, PYTHONPATH=args.site, PYTHONUNBUFFERED="1")
-    results = {"cpu": cpu_model(), "isa": args.isa, "threads": args.threads, "runs": {}}
+    prefix = ["chrt", "-f", "1"] if args.fifo else []
+    results = {"cpu": cpu_model(), "isa": args.isa, "threads": args.threads, "fifo": args.fifo,
+               "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         data = {"fm32": f"{tmp}/fm32.zip", "fm16": f"{tmp}/fm16.zip"}
         for name, res in (("fm32", 32), ("fm16", 16)):
@@ -158,11 +168,11 @@ def main():
                 for program in order:
                     out = f"{tmp}/{program}-{cfg}-{rep}"
                     if program == "official":
-                        cmd = [args.python, args.runner, "--repo", args.checkout, "--",
+                        cmd = prefix + [args.python, args.runner, "--repo", args.checkout, "--",
                                f"--outdir={out}"] + flags
                         figures = run_once(cmd, official_env)
                     else:
-                        cmd = [args.kimg, "train", "--device=cpu", f"--outdir={out}"] + flags
+                        cmd = prefix + [args.kimg, "train", "--device=cpu", f"--outdir={out}"] + flags
                         figures = run_once(cmd, env)
                     runs[program].append(figures)
                     print(f"{cfg} {program} run {rep + 1}: {json.dumps(figures)}", flush=True)
