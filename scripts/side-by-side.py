@@ -150,7 +150,10 @@ def main():
                KIMG_NO_PROGRESS="1")
     if args.isa == "avx2":
         env.update(ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
-    official_env = dict(env, PYTHONPATH=args.site, PYTHONUNBUFFERED="1")
+    # The runner's own default is torch.set_num_threads(2) whatever OMP_NUM_THREADS says
+    # (REF_THREADS): give the official code the same thread count as kimg.
+    official_env = dict(env, PYTHONPATH=args.site, PYTHONUNBUFFERED="1",
+                        REF_THREADS=str(args.threads))
     prefix = ["chrt", "-f", "1"] if args.fifo else []
     results = {"cpu": cpu_model(), "isa": args.isa, "threads": args.threads, "fifo": args.fifo,
                "runs": {}}
