@@ -11,6 +11,12 @@ pub const CONFIG_PREFIX: &str = "KIMG_";
 /// When set (to anything), progress bars are hidden even on a terminal.
 pub const NO_PROGRESS: &str = "KIMG_NO_PROGRESS";
 
+/// `reference` forces the reference ops (`upfirdn2d`, `filtered_lrelu`, `bias_act` and the
+/// resampling of `conv2d_resample` as the official `impl='ref'` computes them) on every device,
+/// instead of the polyphase resampling (CPU, or CUDA without the fused kernels) or the fused
+/// kernels (CUDA): for comparing results or speed. Read once per process.
+pub const OPS: &str = "KIMG_OPS";
+
 /// When set (to anything), a worker ignores successive halving: it neither decides at rungs nor
 /// stops (set by `kimg run --no-halving`).
 pub const NO_HALVING: &str = "KIMG_NO_HALVING";

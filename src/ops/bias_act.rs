@@ -5,7 +5,8 @@ use std::cell::Cell;
 
 use tch::{Device, Tensor};
 
-use super::fused::{self, BiasActArgs, FusedError, Impl, KernelActivation};
+use super::fused::{self, BiasActArgs, FusedError, KernelActivation};
+use super::implementation::Impl;
 
 /// The activations of the reference, with their default `alpha` and `gain`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,7 +207,7 @@ pub enum BiasActError {
 /// ([`bias_act_reference`]).
 pub fn bias_act(x: &Tensor, b: Option<&Tensor>, options: &BiasAct) -> Tensor {
     match options.implementation(x.device()) {
-        Impl::Reference => bias_act_reference(x, b, options),
+        Impl::Reference | Impl::Polyphase => bias_act_reference(x, b, options),
         Impl::Fused => {
             bias_act_fused(x, b, options).unwrap_or_else(|error| panic!("fused bias_act: {error}"))
         }

@@ -15,7 +15,7 @@
 //!
 //! This module is the FFI layer only: it takes plain numbers and tensors, and the ops
 //! ([`super::bias_act`], [`super::upfirdn2d`]) translate their options and choose between it and
-//! their reference form ([`Impl`]).
+//! their other forms ([`super::implementation::Impl`]).
 #![expect(
     unsafe_code,
     reason = "the kernels' C interface; the only unsafe code in kimg"
@@ -23,7 +23,7 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 
-use tch::{Device, Tensor};
+use tch::Tensor;
 
 unsafe extern "C" {
     fn kimg_bias_act(
@@ -60,28 +60,6 @@ unsafe extern "C" {
 pub struct FusedError {
     /// The message, as the kernels wrote it.
     pub message: String,
-}
-
-/// Which implementation computes an op — the reference's `impl='ref'` or `impl='cuda'`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Impl {
-    /// The reference ops: one `tch` tensor op per step, on any device.
-    Reference,
-    /// The fused kernels of this module.
-    Fused,
-}
-
-impl Impl {
-    /// What kimg runs on `device` for an op the kernels compute: the fused op on CUDA when the
-    /// CUDA launchers are compiled in (as the reference uses its fused kernels on CUDA only), else
-    /// the reference ops.
-    pub fn on(device: Device) -> Impl {
-        if device.is_cuda() && cuda_launchers() {
-            Impl::Fused
-        } else {
-            Impl::Reference
-        }
-    }
 }
 
 /// Whether the CUDA launchers were compiled in (the `cuda` feature).

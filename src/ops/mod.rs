@@ -7,6 +7,7 @@ pub mod equivariance;
 pub mod filtered_lrelu;
 pub mod filters;
 pub mod fused;
+pub mod implementation;
 pub mod misc;
 pub mod modconv;
 pub mod upfirdn2d;

@@ -2,12 +2,14 @@
 //! path and its wrappers `setup_filter`, `filter2d`, `upsample2d`, `downsample2d`.
 //!
 //! Filters are 2-D `[fh, fw]` or 1-D `[f]`; 1-D filters are separable (applied along x, then y).
-//! [`upfirdn2d`] chooses between the reference path and the fused op of `kernels/`
-//! ([`super::fused`]).
+//! [`upfirdn2d`] chooses between the reference path, the polyphase path (ATen's strided and
+//! transposed convolutions, which skip the inserted zeros and the discarded samples) and the
+//! fused op of `kernels/` ([`super::fused`]).
 
 use tch::{Kind, Tensor};
 
-use super::fused::{self, FusedError, Impl, UpfirdnArgs};
+use super::fused::{self, FusedError, UpfirdnArgs};
+use super::implementation::Impl;
 
 /// Per-axis integer pair `(x, y)`, as the reference's `up`/`down` (an int or `[x, y]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,11 +147,13 @@ pub fn filter_size(f: Option<&Tensor>) -> (i64, i64) {
 
 /// `upfirdn2d` on `x [N, C, H, W]`: zero-insertion upsampling, padding/cropping, FIR filtering
 /// (true convolution unless `flip_filter`), decimation. Computed by the implementation
-/// [`Impl::on`] the device chooses: on CUDA, with the fused kernels compiled in (the `cuda`
-/// feature), fused ops ([`upfirdn2d_fused`]); else the reference ops ([`upfirdn2d_reference`]).
+/// [`Impl::on`] chooses: on CUDA, with the fused kernels compiled in (the `cuda` feature), fused
+/// ops ([`upfirdn2d_fused`]); else polyphase convolutions ([`upfirdn2d_polyphase`]); the
+/// reference ops ([`upfirdn2d_reference`]) under `KIMG_OPS=reference`.
 pub fn upfirdn2d(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Tensor {
     match Impl::on(x.device()) {
         Impl::Reference => upfirdn2d_reference(x, f, resampling),
+        Impl::Polyphase => upfirdn2d_polyphase(x, f, resampling),
         Impl::Fused => upfirdn2d_fused(x, f, resampling)
             .unwrap_or_else(|error| panic!("fused upfirdn2d: {error}")),
     }
@@ -201,6 +205,139 @@ pub fn upfirdn2d_fused(
     };
     let x = fused::upfirdn2d(x, &taps.unsqueeze(0), &along_x)?;
     fused::upfirdn2d(&x, &taps.unsqueeze(1), &along_y)
+}
+
+/// [`upfirdn2d`] as polyphase resampling through ATen's depthwise convolutions, on any device:
+/// upsampling is a transposed convolution of stride `up` (each output sample reads only the taps
+/// that meet input samples, no zeros are inserted), downsampling a convolution of stride `down`
+/// (only the kept samples are computed), padding is the convolutions' own where it is symmetric
+/// and a pad or crop of the remainder. A separable (1-D) filter runs as two passes, along x then
+/// along y. The result differs from [`upfirdn2d_reference`]'s by summation order only; the filter
+/// gets no gradient, as in the reference.
+pub fn upfirdn2d_polyphase(x: &Tensor, f: Option<&Tensor>, resampling: Resampling) -> Tensor {
+    let Resampling {
+        up,
+        down,
+        padding,
+        flip_filter,
+        gain,
+    } = resampling;
+    let kernel = |f: &Tensor, exponent: f64| {
+        let f = f.detach().to_device(x.device()) * gain.powf(exponent);
+        correlation_kernel(f.to_kind(x.kind()), flip_filter)
+    };
+    match f {
+        None if up == Factor::from(1) => {
+            let y = pad_or_crop(x, padding);
+            let y = if down == Factor::from(1) {
+                y
+            } else {
+                y.slice(2, 0, None, down.y).slice(3, 0, None, down.x)
+            };
+            if gain == 1.0 { y } else { y * gain }
+        }
+        None => {
+            let k = Tensor::full([1, 1], gain, (x.kind(), x.device()));
+            polyphase_pass(x, &k, up, down, padding)
+        }
+        Some(f) if f.dim() == 2 => polyphase_pass(x, &kernel(f, 1.0), up, down, padding),
+        Some(f) => {
+            let taps = kernel(f, 0.5);
+            let along_x = polyphase_pass(
+                x,
+                &taps.unsqueeze(0),
+                Factor { x: up.x, y: 1 },
+                Factor { x: down.x, y: 1 },
+                Padding::new(padding.x0, padding.x1, 0, 0),
+            );
+            polyphase_pass(
+                &along_x,
+                &taps.unsqueeze(1),
+                Factor { x: 1, y: up.y },
+                Factor { x: 1, y: down.y },
+                Padding::new(0, 0, padding.y0, padding.y1),
+            )
+        }
+    }
+}
+
+/// `x` padded by `padding`, then cropped where it is negative (so that a crop may take what the
+/// other side's padding added); `x` itself when there is nothing to do.
+fn pad_or_crop(x: &Tensor, padding: Padding) -> Tensor {
+    let Padding { x0, x1, y0, y1 } = padding;
+    let mut y = if x0.max(x1).max(y0).max(y1) > 0 {
+        x.constant_pad_nd([x0.max(0), x1.max(0), y0.max(0), y1.max(0)])
+    } else {
+        x.shallow_clone()
+    };
+    for (dim, index, before, after) in [(2, 2, y0, y1), (3, 3, x0, x1)] {
+        if before < 0 || after < 0 {
+            let (before, after) = ((-before).max(0), (-after).max(0));
+            y = y.narrow(dim, before, y.size()[index] - before - after);
+        }
+    }
+    y
+}
+
+/// One polyphase upfirdn2d pass on `x [N, C, H, W]` with the 2-D correlation kernel `k [kh, kw]`
+/// (already flipped and scaled), see [`upfirdn2d_polyphase`].
+fn polyphase_pass(x: &Tensor, k: &Tensor, up: Factor, down: Factor, padding: Padding) -> Tensor {
+    let [_, c, _, _] = x.size()[..] else {
+        panic!("upfirdn2d expects [N, C, H, W], got {:?}", x.size())
+    };
+    let (kh, kw) = (k.size()[0], k.size()[1]);
+    let depthwise = |k: &Tensor| {
+        k.reshape([1, 1, kh, kw])
+            .expand([c, 1, kh, kw], false)
+            .contiguous()
+    };
+    if up == Factor::from(1) {
+        // Output i correlates padded samples i·down …: a strided valid correlation, with the
+        // symmetric part of the padding done by the convolution.
+        let (sx, sy) = (
+            padding.x0.min(padding.x1).max(0),
+            padding.y0.min(padding.y1).max(0),
+        );
+        let rest = Padding::new(
+            padding.x0 - sx,
+            padding.x1 - sx,
+            padding.y0 - sy,
+            padding.y1 - sy,
+        );
+        return pad_or_crop(x, rest).conv2d(
+            &depthwise(k),
+            None::<Tensor>,
+            [down.y, down.x],
+            [sy, sx],
+            [1, 1],
+            c,
+        );
+    }
+    // Upsampled and filtered, sample t is the full transposed convolution (stride `up`, the
+    // kernel flipped back to a convolution) at t + K − 1 − p0: the convolution crops what it can
+    // symmetrically, a pad or crop does the rest, then decimation keeps every `down`-th sample.
+    let span = |up: i64, taps: i64, p0: i64, p1: i64| {
+        let (start, end) = (taps - 1 - p0, taps - up - p1);
+        let trim = start.min(end).max(0);
+        (trim, start - trim, end - trim)
+    };
+    let (trim_x, start_x, end_x) = span(up.x, kw, padding.x0, padding.x1);
+    let (trim_y, start_y, end_y) = span(up.y, kh, padding.y0, padding.y1);
+    let y = x.conv_transpose2d(
+        &depthwise(&k.flip([0, 1])),
+        None::<Tensor>,
+        [up.y, up.x],
+        [trim_y, trim_x],
+        [0, 0],
+        c,
+        [1, 1],
+    );
+    let y = pad_or_crop(&y, Padding::new(-start_x, -end_x, -start_y, -end_y));
+    if down == Factor::from(1) {
+        y
+    } else {
+        y.slice(2, 0, None, down.y).slice(3, 0, None, down.x)
+    }
 }
 
 /// [`upfirdn2d`] as the reference computes it on the CPU: padding and a depthwise convolution.

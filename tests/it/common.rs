@@ -8,6 +8,7 @@ use kimg::nets::discriminator::{Discriminator, DiscriminatorConfig, EpilogueKwar
 use kimg::nets::generator::{Generator, stylegan3_arch};
 use kimg::nets::network::{DiscriminatorNet, GeneratorNet};
 use kimg::nets::state::load_state;
+use kimg::ops::implementation::{Impl, with_impl};
 use kimg::train::augment::{AugmentConfig, AugmentPipe};
 use kimg::train::loss::LossConfig;
 use tch::{Device, Kind, Tensor};
@@ -94,6 +95,15 @@ pub(crate) fn grads(output: &Tensor, cotangent: &Tensor, inputs: &[&Tensor]) -> 
 /// A leaf copy of `t` that requires grad.
 pub(crate) fn leaf(t: &Tensor) -> Tensor {
     t.detach().copy().set_requires_grad(true)
+}
+
+/// Run `check` with the reference ops, then with the polyphase ops, whatever the device and
+/// `KIMG_OPS` choose (for the fixtures of the resampling ops and of the networks that use them).
+pub(crate) fn on_every_path(check: impl Fn()) {
+    for path in [Impl::Reference, Impl::Polyphase] {
+        eprintln!("{path:?} ops:");
+        with_impl(path, &check);
+    }
 }
 
 /// libtorch's default generator is global: tests that seed it, or draw from it while another test

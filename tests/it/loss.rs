@@ -13,7 +13,7 @@ use tch::{Device, Tensor, nn};
 
 use crate::common::{
     Fixture, assert_close, assert_close_to_scale, fixture_augment, fixture_discriminator,
-    fixture_generator, fixture_loss_config, max_abs, rng_lock,
+    fixture_generator, fixture_loss_config, max_abs, on_every_path, rng_lock,
 };
 
 /// Gradients smaller than this fraction of the phase's largest gradient are compared relative to
@@ -151,17 +151,17 @@ fn check_phases(fixture: &str) {
 
 #[test]
 fn every_stylegan2_phase_matches_the_reference() {
-    check_phases("loss_sg2");
+    on_every_path(|| check_phases("loss_sg2"));
 }
 
 #[test]
 fn every_stylegan3_t_phase_matches_the_reference() {
-    check_phases("loss_sg3t");
+    on_every_path(|| check_phases("loss_sg3t"));
 }
 
 #[test]
 fn every_stylegan3_r_phase_matches_the_reference() {
-    check_phases("loss_sg3r");
+    on_every_path(|| check_phases("loss_sg3r"));
 }
 
 /// The gradients of `phase` for four samples made from the `loss_sg3t` inputs, computed in `rounds`

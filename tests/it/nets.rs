@@ -13,7 +13,7 @@ use kimg::nets::stylegan2::{
 use kimg::nets::stylegan3::{Stylegan3Config, Stylegan3Generator};
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::common::{Fixture, assert_close, grads, rng_lock};
+use crate::common::{Fixture, assert_close, grads, on_every_path, rng_lock};
 
 const OUT_TOL: f64 = 1e-5;
 const GRAD_TOL: f64 = 1e-4;
@@ -253,6 +253,10 @@ fn synthesis_gradients(
 
 #[test]
 fn stylegan2_generator_matches() {
+    on_every_path(check_stylegan2_generator);
+}
+
+fn check_stylegan2_generator() {
     let fx = Fixture::load("net_G_sg2");
     let _rng = rng_lock();
     tch::manual_seed(fx.json["ctor_seed"].as_i64().unwrap());
@@ -338,6 +342,10 @@ fn sg2_discriminator_config(fx: &Fixture) -> DiscriminatorConfig {
 
 #[test]
 fn stylegan2_discriminator_matches() {
+    on_every_path(check_stylegan2_discriminator);
+}
+
+fn check_stylegan2_discriminator() {
     let fx = Fixture::load("net_D_sg2");
     let config = sg2_discriminator_config(&fx);
     let _rng = rng_lock();
@@ -545,12 +553,12 @@ fn check_stylegan3(name: &str) {
 
 #[test]
 fn stylegan3_t_generator_matches() {
-    check_stylegan3("net_G_sg3t");
+    on_every_path(|| check_stylegan3("net_G_sg3t"));
 }
 
 #[test]
 fn stylegan3_r_generator_matches() {
-    check_stylegan3("net_G_sg3r");
+    on_every_path(|| check_stylegan3("net_G_sg3r"));
 }
 
 /// The float16 path (what CUDA runs for the `use_fp16` layers), forced on the CPU: every network

@@ -2,6 +2,9 @@
 //! `ops_conv2d_resample`, `ops_modconv_sg2`, `ops_modconv_sg3`, `ops_misc`, `ops_lowpass_filters`,
 //! `ops_filtered_lrelu`.
 //! Tolerance: outputs ≤ 1e-5 and gradients ≤ 1e-4, relative to the reference tensor's max-abs.
+//! The fixtures of the resampling ops (`upfirdn2d`, `conv2d_resample`, the StyleGAN2 modulated
+//! convolution, `filtered_lrelu`) run through both the reference and the polyphase ops
+//! (`on_every_path`).
 
 use kimg::nets::layers::{BiasInit, Conv2dConfig, Conv2dLayer, FcConfig, FcFlavor, FullyConnected};
 use kimg::nets::state::load_state;
@@ -9,15 +12,17 @@ use kimg::ops::bias_act::{Activation, BiasAct, bias_act, with_double_backward};
 use kimg::ops::conv2d_resample::{Resample, conv2d_resample};
 use kimg::ops::filtered_lrelu::{FilteredLrelu, filtered_lrelu};
 use kimg::ops::filters::design_lowpass_filter;
+use kimg::ops::implementation::{Impl, with_impl};
 use kimg::ops::misc::{minibatch_std, normalize_2nd_moment};
 use kimg::ops::modconv::{ModConv, modulated_conv2d_sg2, modulated_conv2d_sg3};
 use kimg::ops::upfirdn2d::{
-    Factor, Padding, Resampling, downsample2d, filter2d, setup_filter, upfirdn2d, upsample2d,
+    Factor, Padding, Resampling, downsample2d, filter_size, filter2d, setup_filter, upfirdn2d,
+    upsample2d,
 };
 use serde_json::Value;
 use tch::{Device, Kind, Tensor, nn};
 
-use crate::common::{Fixture, assert_close, grads, leaf, rng_lock};
+use crate::common::{Fixture, assert_close, grads, leaf, on_every_path, rng_lock};
 
 const OUT_TOL: f64 = 1e-5;
 const GRAD_TOL: f64 = 1e-4;
@@ -135,6 +140,10 @@ fn lrelu_connects_the_double_backward_only_where_one_follows() {
 
 #[test]
 fn upfirdn2d_and_its_wrappers_match() {
+    on_every_path(check_upfirdn2d);
+}
+
+fn check_upfirdn2d() {
     let fx = Fixture::load("ops_upfirdn2d");
     let mut worst = 0f64;
     for case in fx.cases() {
@@ -226,6 +235,10 @@ fn upfirdn2d_and_its_wrappers_match() {
 
 #[test]
 fn conv2d_resample_matches_every_path() {
+    on_every_path(check_conv2d_resample);
+}
+
+fn check_conv2d_resample() {
     let fx = Fixture::load("ops_conv2d_resample");
     let mut worst = 0f64;
     for case in fx.cases() {
@@ -263,6 +276,10 @@ fn conv2d_resample_matches_every_path() {
 
 #[test]
 fn stylegan2_modulated_conv2d_matches_fused_and_non_fused() {
+    on_every_path(check_modconv_sg2);
+}
+
+fn check_modconv_sg2() {
     let fx = Fixture::load("ops_modconv_sg2");
     let filter = fx.t("input.resample_filter");
     let mut worst = 0f64;
@@ -486,6 +503,10 @@ fn lowpass_filter_design_matches_firwin_and_the_radial_filters() {
 
 #[test]
 fn filtered_lrelu_matches_every_case() {
+    on_every_path(check_filtered_lrelu);
+}
+
+fn check_filtered_lrelu() {
     let fx = Fixture::load("ops_filtered_lrelu");
     let mut worst = 0f64;
     for case in fx.cases() {
@@ -517,4 +538,177 @@ fn filtered_lrelu_matches_every_case() {
         }
     }
     eprintln!("ops_filtered_lrelu worst relative error {worst:.2e}");
+}
+
+/// A small deterministic generator (64-bit LCG) for the random cases below: they neither draw
+/// from libtorch's global generator (which seeded tests rely on) nor change from run to run.
+struct Draw(u64);
+
+impl Draw {
+    /// A value in `0..n`.
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    /// A value in `lo..=hi`.
+    fn int(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + i64::try_from(self.below(u64::try_from(hi - lo + 1).unwrap())).unwrap()
+    }
+
+    /// One of `options`.
+    fn pick<T: Copy>(&mut self, options: &[T]) -> T {
+        options[usize::try_from(self.below(options.len() as u64)).unwrap()]
+    }
+
+    /// A float32 tensor of `shape` with values in [-1, 1).
+    fn tensor(&mut self, shape: &[i64]) -> Tensor {
+        let n: i64 = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| self.int(-1000, 999) as f32 / 1000.0)
+            .collect();
+        Tensor::from_slice(&values).reshape(shape)
+    }
+}
+
+/// Output and input gradient of `op` on `x` with the ops `path` computes them, for the cotangent
+/// `cot` (drawn when `None`, so that both paths get the same one).
+fn output_and_gradient(path: Impl, x: &Tensor, op: &dyn Fn(&Tensor) -> Tensor) -> (Tensor, Tensor) {
+    with_impl(path, || {
+        let x = leaf(x);
+        let out = op(&x);
+        let cot = (out.detach().ones_like() + out.detach().sin()) * 0.5;
+        let g = grads(&out, &cot, &[&x]);
+        (out.detach(), g[0].shallow_clone())
+    })
+}
+
+/// Polyphase against reference for `op` on `x`: outputs within `OUT_TOL` and input gradients
+/// within `GRAD_TOL` of the reference's max-abs; returns the worst relative error.
+fn polyphase_matches_reference(what: &str, x: &Tensor, op: &dyn Fn(&Tensor) -> Tensor) -> f64 {
+    let (want, want_grad) = output_and_gradient(Impl::Reference, x, op);
+    let (got, got_grad) = output_and_gradient(Impl::Polyphase, x, op);
+    assert_close(what, &got, &want, OUT_TOL).max(assert_close(
+        &format!("{what} grad x"),
+        &got_grad,
+        &want_grad,
+        GRAD_TOL,
+    ))
+}
+
+/// Random upfirdn2d cases — odd and even sizes, factors 1/2/4 per axis, no filter, 1-D and 2-D
+/// (non-square) filters, padding from cropping to wide, flip and gain — give the same outputs and
+/// input gradients through the polyphase and the reference ops.
+#[test]
+fn polyphase_upfirdn2d_matches_the_reference_on_random_cases() {
+    let mut draw = Draw(17);
+    let mut worst = 0f64;
+    let mut cases = 0;
+    while cases < 150 {
+        let (h, w) = (draw.int(1, 13), draw.int(1, 13));
+        let (n, c) = (draw.int(1, 2), draw.int(1, 3));
+        let x = draw.tensor(&[n, c, h, w]);
+        let up = Factor {
+            x: draw.pick(&[1, 2, 4]),
+            y: draw.pick(&[1, 2, 4]),
+        };
+        let down = Factor {
+            x: draw.pick(&[1, 2, 4]),
+            y: draw.pick(&[1, 2, 4]),
+        };
+        let f = match draw.below(3) {
+            0 => None,
+            1 => {
+                let taps = draw.int(1, 9);
+                Some(draw.tensor(&[taps]))
+            }
+            _ => {
+                let (fh, fw) = (draw.int(1, 7), draw.int(1, 7));
+                Some(draw.tensor(&[fh, fw]))
+            }
+        };
+        let padding = Padding::new(
+            draw.int(-4, 6),
+            draw.int(-4, 6),
+            draw.int(-4, 6),
+            draw.int(-4, 6),
+        );
+        let (fw, fh) = filter_size(f.as_ref());
+        // Skip what leaves nothing to filter (the reference fails on it too).
+        if w * up.x + padding.x0 + padding.x1 < fw || h * up.y + padding.y0 + padding.y1 < fh {
+            continue;
+        }
+        let resampling = Resampling {
+            up,
+            down,
+            padding,
+            flip_filter: draw.below(2) == 1,
+            gain: draw.pick(&[1.0, 2.5]),
+        };
+        let what = format!(
+            "{:?} {:?} {resampling:?}",
+            x.size(),
+            f.as_ref().map(Tensor::size)
+        );
+        worst = worst.max(polyphase_matches_reference(&what, &x, &|x| {
+            upfirdn2d(x, f.as_ref(), resampling)
+        }));
+        cases += 1;
+    }
+    eprintln!("polyphase upfirdn2d, {cases} random cases: worst relative error {worst:.2e}");
+}
+
+/// Random filtered_lrelu cases — up/down 1/2/4, 1-D and radial 2-D filters, odd sizes, cropping
+/// and padding, flip, clamp — give the same outputs and input gradients through the polyphase and
+/// the reference ops.
+#[test]
+fn polyphase_filtered_lrelu_matches_the_reference_on_random_cases() {
+    let mut draw = Draw(23);
+    let mut worst = 0f64;
+    let mut cases = 0;
+    while cases < 60 {
+        let (up, down) = (draw.pick(&[1, 2, 4]), draw.pick(&[1, 2, 4]));
+        let taps = |draw: &mut Draw, factor: i64| {
+            let n = if factor == 1 {
+                1
+            } else {
+                2 * factor + 2 * draw.int(0, 2)
+            };
+            let radial = draw.below(2) == 1;
+            design_lowpass_filter(usize::try_from(n).unwrap(), 1.0, 1.5, 8.0, radial)
+                .map(|f| f.to_tensor())
+        };
+        let (fu, fd) = (taps(&mut draw, up), taps(&mut draw, down));
+        let (h, w) = (draw.int(3, 13), draw.int(3, 13));
+        let (n, c) = (draw.int(1, 2), draw.int(1, 3));
+        let x = draw.tensor(&[n, c, h, w]);
+        let b = draw.tensor(&[c]);
+        let p = Padding::new(
+            draw.int(-3, 8),
+            draw.int(-3, 8),
+            draw.int(-3, 8),
+            draw.int(-3, 8),
+        );
+        let ((fuw, fuh), (fdw, fdh)) = (filter_size(fu.as_ref()), filter_size(fd.as_ref()));
+        if w * up + p.x0 + p.x1 < fuw + fdw - 1 || h * up + p.y0 + p.y1 < fuh + fdh - 1 {
+            continue;
+        }
+        let options = FilteredLrelu {
+            up,
+            down,
+            padding: p,
+            clamp: draw.pick(&[None, Some(0.5)]),
+            flip_filter: draw.below(2) == 1,
+            ..FilteredLrelu::default()
+        };
+        let what = format!("{:?} {options:?}", x.size());
+        worst = worst.max(polyphase_matches_reference(&what, &x, &|x| {
+            filtered_lrelu(x, fu.as_ref(), fd.as_ref(), Some(&b), &options)
+        }));
+        cases += 1;
+    }
+    eprintln!("polyphase filtered_lrelu, {cases} random cases: worst relative error {worst:.2e}");
 }
