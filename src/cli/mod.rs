@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::device::DeviceChoice;
-use crate::error::Error;
+use crate::error::{EXIT_USAGE, Error};
 
 /// Reproducible StyleGAN2/StyleGAN3 training runs from TOML manifests.
 #[derive(Debug, Parser)]
@@ -68,7 +68,15 @@ pub(crate) enum Command {
 
 /// Parse the process arguments, run the command, and map the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // `--help`, `--version` and usage errors, printed as `Cli::parse` would; returned rather
+        // than exited, so that `main` ends the process as it ends every command.
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(EXIT_USAGE));
+        }
+    };
     if let Command::Train(args) = &cli.command {
         train::prefer_passive_openmp(args);
     }
