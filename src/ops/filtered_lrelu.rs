@@ -50,7 +50,8 @@ impl Default for FilteredLrelu {
 /// filter with `fd` and keep every `down`-th sample. Filters are `None`, 1-D (separable) or 2-D.
 /// Computed by the fused op ([`filtered_lrelu_fused`]) where [`Impl::on`] the device chooses it
 /// (CUDA with the launchers compiled in), else by the reference ops
-/// ([`filtered_lrelu_reference`]; on the CPU the fused launcher is slower, see `benches/ops.rs`).
+/// ([`filtered_lrelu_reference`]; on the CPU the fused launcher is not faster overall, see
+/// `benches/ops.rs`).
 pub fn filtered_lrelu(
     x: &Tensor,
     fu: Option<&Tensor>,
