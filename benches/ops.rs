@@ -179,10 +179,10 @@ fn stylegan3_table(reps: usize, shrink: i64) {
     };
     println!();
     println!(
-        "| layer | input | up, down, taps | fwd ms: reference | polyphase | ratio \
-         | fwd+bwd ms: reference | polyphase | ratio |"
+        "| layer | input | up, down, taps | fwd ms: reference | polyphase | fused | ratio \
+         | fwd+bwd ms: reference | polyphase | fused | ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (cfg, config, layers) in [("T", &t, [2, 7, 10, 13]), ("R", &r, [2, 7, 10, 13])] {
         let (_, specs) = config.schedule();
         for index in layers {
@@ -225,10 +225,12 @@ fn stylegan3_table(reps: usize, shrink: i64) {
             };
             let (ref_fwd, ref_both) = time(&with(Impl::Reference), &x, reps);
             let (poly_fwd, poly_both) = time(&with(Impl::Polyphase), &x, reps);
+            let (fused_fwd, fused_both) = time(&with(Impl::Fused), &x, reps);
             let radial = if spec.down_radial { " radial" } else { "" };
             println!(
                 "| {cfg} {} | {shape:?} | {}, {}, {}/{}{radial} | {ref_fwd:.1} | {poly_fwd:.1} \
-                 | {:.2}× | {ref_both:.1} | {poly_both:.1} | {:.2}× |",
+                 | {fused_fwd:.1} | {:.2}× | {ref_both:.1} | {poly_both:.1} | {fused_both:.1} \
+                 | {:.2}× |",
                 spec.name,
                 spec.up,
                 spec.down,

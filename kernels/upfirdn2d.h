@@ -30,27 +30,46 @@ KIMG_HD int64_t first_aligned_tap(int64_t base, int64_t step) {
   return r == 0 ? 0 : (r > 0 ? step - r : -r);
 }
 
-// Output `(oy, ox)` of one plane `x` (row-major `in_h × in_w`); `A` accumulates. Only the taps
-// that meet an input sample (every `up`-th) are visited.
+// The taps of one axis that meet a sample: `count` taps `k0 + j·step` (`j` from 0) reading
+// samples `i0 + j` (`direction` 1) or `i0 − j` (`direction` −1), all inside `[0, size)`.
+struct TapRange {
+  int64_t k0, i0, count;
+};
+
+// The taps `k` in `[0, n)` for which `(base + direction·k) / step` is a whole sample index in
+// `[0, size)`: direction 1 for upfirdn2d (`base` the first tap's position in the upsampled,
+// padded signal, `step` the up factor), −1 for its adjoint (`base` the input's position, `step`
+// the down factor). The divisions happen once per axis, not once per tap.
+KIMG_HD TapRange tap_range(int64_t base, int64_t direction, int64_t step, int64_t n,
+                           int64_t size) {
+  int64_t k = first_aligned_tap(direction * base, step);
+  int64_t i = (base + direction * k) / step;  // exact: a multiple of `step`
+  // Skip the taps before the first sample inside the signal.
+  const int64_t outside = direction > 0 ? -i : i - (size - 1);
+  if (outside > 0) {
+    k += outside * step;
+    i += direction * outside;
+  }
+  int64_t count = k < n ? (n - k + step - 1) / step : 0;
+  const int64_t room = direction > 0 ? size - i : i + 1;
+  count = count < room ? count : room;
+  return TapRange{k, i, count > 0 ? count : 0};
+}
+
+// Output `(oy, ox)` of one plane `x` (row-major `in_h × in_w`) with `bias` added to every input
+// sample (not to the inserted zeros or the padding); `A` accumulates. Only the taps that meet an
+// input sample (every `up`-th) are visited, in increasing order.
 template <typename A, typename T, typename K>
 KIMG_HD A upfirdn2d_output(const T* x, const K* k, const Upfirdn2dParams& p, int64_t oy,
-                           int64_t ox) {
+                           int64_t ox, A bias = A(0)) {
   A sum = A(0);
-  const int64_t base_y = oy * p.down_y - p.pad_y0;
-  const int64_t base_x = ox * p.down_x - p.pad_x0;
-  const int64_t kx0 = first_aligned_tap(base_x, p.up_x);
-  for (int64_t ky = first_aligned_tap(base_y, p.up_y); ky < p.k_h; ky += p.up_y) {
-    const int64_t iy = (base_y + ky) / p.up_y;
-    if (base_y + ky < 0 || iy >= p.in_h) {
-      continue;
-    }
-    const T* row = x + iy * p.in_w;
-    const K* taps = k + ky * p.k_w;
-    for (int64_t kx = kx0; kx < p.k_w; kx += p.up_x) {
-      const int64_t ix = (base_x + kx) / p.up_x;
-      if (base_x + kx >= 0 && ix < p.in_w) {
-        sum += A(taps[kx]) * A(row[ix]);
-      }
+  const TapRange ry = tap_range(oy * p.down_y - p.pad_y0, 1, p.up_y, p.k_h, p.in_h);
+  const TapRange rx = tap_range(ox * p.down_x - p.pad_x0, 1, p.up_x, p.k_w, p.in_w);
+  for (int64_t jy = 0; jy < ry.count; ++jy) {
+    const T* row = x + (ry.i0 + jy) * p.in_w + rx.i0;
+    const K* taps = k + (ry.k0 + jy * p.up_y) * p.k_w + rx.k0;
+    for (int64_t jx = 0; jx < rx.count; ++jx) {
+      sum += A(taps[jx * p.up_x]) * (A(row[jx]) + bias);
     }
   }
   return sum;
@@ -58,27 +77,18 @@ KIMG_HD A upfirdn2d_output(const T* x, const K* k, const Upfirdn2dParams& p, int
 
 // The adjoint at input `(iy, ix)`: the gradient of one input plane from the output gradient
 // plane `dy` (row-major `out_h × out_w`). Only the taps that meet an output sample (every
-// `down`-th) are visited.
+// `down`-th) are visited, in increasing order.
 template <typename A, typename T, typename K>
 KIMG_HD A upfirdn2d_adjoint(const T* dy, const K* k, const Upfirdn2dParams& p, int64_t iy,
                             int64_t ix) {
   A sum = A(0);
-  const int64_t base_y = iy * p.up_y + p.pad_y0;
-  const int64_t base_x = ix * p.up_x + p.pad_x0;
-  // Taps with `base − k` a multiple of `down`, i.e. `−base + k` one.
-  const int64_t kx0 = first_aligned_tap(-base_x, p.down_x);
-  for (int64_t ky = first_aligned_tap(-base_y, p.down_y); ky < p.k_h; ky += p.down_y) {
-    const int64_t oy = (base_y - ky) / p.down_y;
-    if (base_y - ky < 0 || oy >= p.out_h) {
-      continue;
-    }
-    const T* row = dy + oy * p.out_w;
-    const K* taps = k + ky * p.k_w;
-    for (int64_t kx = kx0; kx < p.k_w; kx += p.down_x) {
-      const int64_t ox = (base_x - kx) / p.down_x;
-      if (base_x - kx >= 0 && ox < p.out_w) {
-        sum += A(taps[kx]) * A(row[ox]);
-      }
+  const TapRange ry = tap_range(iy * p.up_y + p.pad_y0, -1, p.down_y, p.k_h, p.out_h);
+  const TapRange rx = tap_range(ix * p.up_x + p.pad_x0, -1, p.down_x, p.k_w, p.out_w);
+  for (int64_t jy = 0; jy < ry.count; ++jy) {
+    const T* row = dy + (ry.i0 - jy) * p.out_w + rx.i0;
+    const K* taps = k + (ry.k0 + jy * p.down_y) * p.k_w + rx.k0;
+    for (int64_t jx = 0; jx < rx.count; ++jx) {
+      sum += A(taps[jx * p.down_x]) * A(row[-jx]);
     }
   }
   return sum;
