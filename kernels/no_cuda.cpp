@@ -33,6 +33,11 @@ void bias_act_backward_cuda(const at::Tensor&, const at::Tensor&, at::Tensor&,
   missing();
 }
 
+void filtered_lrelu_cuda(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                         const at::Tensor&, at::Tensor&, at::Tensor&, const FlreluPlan&) {
+  missing();
+}
+
 }  // namespace kimg
 
 #endif

@@ -30,11 +30,12 @@ KIMG_HD int64_t first_aligned_tap(int64_t base, int64_t step) {
   return r == 0 ? 0 : (r > 0 ? step - r : -r);
 }
 
-// Output `(oy, ox)` of one plane `x` (row-major `in_h × in_w`); `A` accumulates. Only the taps
-// that meet an input sample (every `up`-th) are visited.
+// Output `(oy, ox)` of one plane `x` (row-major `in_h × in_w`) with `bias` added to every input
+// sample (not to the inserted zeros or the padding); `A` accumulates. Only the taps that meet an
+// input sample (every `up`-th) are visited.
 template <typename A, typename T, typename K>
 KIMG_HD A upfirdn2d_output(const T* x, const K* k, const Upfirdn2dParams& p, int64_t oy,
-                           int64_t ox) {
+                           int64_t ox, A bias = A(0)) {
   A sum = A(0);
   const int64_t base_y = oy * p.down_y - p.pad_y0;
   const int64_t base_x = ox * p.down_x - p.pad_x0;
@@ -49,7 +50,7 @@ KIMG_HD A upfirdn2d_output(const T* x, const K* k, const Upfirdn2dParams& p, int
     for (int64_t kx = kx0; kx < p.k_w; kx += p.up_x) {
       const int64_t ix = (base_x + kx) / p.up_x;
       if (base_x + kx >= 0 && ix < p.in_w) {
-        sum += A(taps[kx]) * A(row[ix]);
+        sum += A(taps[kx]) * (A(row[ix]) + bias);
       }
     }
   }

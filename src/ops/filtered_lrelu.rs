@@ -1,13 +1,15 @@
-//! Bias, upsampling, leaky ReLU and downsampling in one op — the reference path of
-//! `torch_utils/ops/filtered_lrelu.py`, the nonlinearity of every StyleGAN3 layer.
+//! Bias, upsampling, leaky ReLU and downsampling in one op — `torch_utils/ops/filtered_lrelu.py`,
+//! the nonlinearity of every StyleGAN3 layer: its reference path composed of kimg's ops, and the
+//! fused op of `kernels/` ([`super::fused`]).
 //!
 //! Upsampling before the activation and low-pass filtering after it keep the aliasing that a
 //! pointwise nonlinearity creates below the output's Nyquist limit.
 
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use super::bias_act::{Activation, BiasAct, bias_act};
-use super::upfirdn2d::{Factor, Padding, Resampling, filter_size, upfirdn2d};
+use super::fused::{self, FilteredLreluArgs, FusedError, Impl};
+use super::upfirdn2d::{Factor, Padding, Resampling, correlation_kernel, filter_size, upfirdn2d};
 
 /// Options of [`filtered_lrelu`] besides the tensors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -46,7 +48,80 @@ impl Default for FilteredLrelu {
 /// `filtered_lrelu(x, fu, fd, b, …)` on `x [N, C, H, W]`: add the bias `b [C]`, upsample by
 /// `up` with `fu` (gain `up²`) and the padding, apply `lrelu(·, slope)·gain` and the clamp, then
 /// filter with `fd` and keep every `down`-th sample. Filters are `None`, 1-D (separable) or 2-D.
+/// Computed by the fused op ([`filtered_lrelu_fused`]) where [`Impl::on`] the device chooses it
+/// (CUDA with the launchers compiled in), else by the reference ops
+/// ([`filtered_lrelu_reference`]; on the CPU the fused launcher is slower, see `benches/ops.rs`).
 pub fn filtered_lrelu(
+    x: &Tensor,
+    fu: Option<&Tensor>,
+    fd: Option<&Tensor>,
+    b: Option<&Tensor>,
+    options: &FilteredLrelu,
+) -> Tensor {
+    if Impl::on(x.device()) == Impl::Fused {
+        filtered_lrelu_fused(x, fu, fd, b, options)
+            .unwrap_or_else(|error| panic!("fused filtered_lrelu: {error}"))
+    } else {
+        filtered_lrelu_reference(x, fu, fd, b, options)
+    }
+}
+
+/// [`filtered_lrelu`] as one fused differentiable op of `kernels/`, on any device it has a
+/// launcher for. It saves a mask of the activation's branches for a first-order backward (`x`
+/// and `b` get gradients, the filters none); a gradient of that gradient is an error, as
+/// StyleGAN3's training never asks for one. The error is the kernels' or libtorch's message.
+pub fn filtered_lrelu_fused(
+    x: &Tensor,
+    fu: Option<&Tensor>,
+    fd: Option<&Tensor>,
+    b: Option<&Tensor>,
+    options: &FilteredLrelu,
+) -> Result<Tensor, FusedError> {
+    let FilteredLrelu {
+        up,
+        down,
+        padding,
+        gain,
+        slope,
+        clamp,
+        flip_filter,
+    } = *options;
+    #[expect(clippy::cast_precision_loss, reason = "small integer factor")]
+    let up_gain = (up * up) as f64;
+    let args = FilteredLreluArgs {
+        up,
+        down,
+        padding: [padding.x0, padding.x1, padding.y0, padding.y1],
+        gain,
+        slope,
+        clamp,
+    };
+    let ku = fused_kernel(x, fu, up_gain, flip_filter);
+    let kd = fused_kernel(x, fd, 1.0, flip_filter);
+    fused::filtered_lrelu(x, &ku, &kd, b, &args)
+}
+
+/// The correlation kernel the fused op takes for the filter `f` with an overall `gain`: a 1-D
+/// filter stays 1-D with `√gain` per pass, a 2-D one gets `gain`, no filter is the 1×1 kernel
+/// `[gain]`; in float32 (float64 for float64 `x`) on `x`'s device.
+fn fused_kernel(x: &Tensor, f: Option<&Tensor>, gain: f64, flip_filter: bool) -> Tensor {
+    let kind = if x.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    };
+    match f {
+        None => Tensor::full([1, 1], gain, (kind, x.device())),
+        Some(f) => {
+            let scale = if f.dim() == 1 { gain.sqrt() } else { gain };
+            correlation_kernel(f.to_kind(kind).to_device(x.device()) * scale, flip_filter)
+        }
+    }
+}
+
+/// [`filtered_lrelu`] as the reference computes it: `bias_act`, `upfirdn2d`, `bias_act`,
+/// `upfirdn2d`, each differentiable any number of times.
+pub fn filtered_lrelu_reference(
     x: &Tensor,
     fu: Option<&Tensor>,
     fd: Option<&Tensor>,

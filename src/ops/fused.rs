@@ -13,6 +13,10 @@
 //! so in R1 or path-length passes those inputs get no gradient from it (the reference ops give a
 //! zero-valued one or none).
 //!
+//! Fused as well: `filtered_lrelu` (bias, upsampling FIR, leaky ReLU with gain and clamp,
+//! downsampling FIR) with a first-order backward only — StyleGAN3's generator has no path-length
+//! regulariser, so training never differentiates it twice, and asking for that is an error.
+//!
 //! This module is the FFI layer only: it takes plain numbers and tensors, and the ops
 //! ([`super::bias_act`], [`super::upfirdn2d`]) translate their options and choose between it and
 //! their reference form ([`Impl`]).
@@ -48,6 +52,22 @@ unsafe extern "C" {
         pad_x1: i64,
         pad_y0: i64,
         pad_y1: i64,
+    ) -> *mut c_char;
+    fn kimg_filtered_lrelu(
+        out: *mut *mut c_void,
+        x: *const c_void,
+        fu: *const c_void,
+        fd: *const c_void,
+        b: *const c_void,
+        up: i64,
+        down: i64,
+        pad_x0: i64,
+        pad_x1: i64,
+        pad_y0: i64,
+        pad_y1: i64,
+        gain: f64,
+        slope: f64,
+        clamp: f64,
     ) -> *mut c_char;
     fn kimg_free_error(message: *mut c_char);
     fn kimg_cuda_launchers() -> c_int;
@@ -185,6 +205,63 @@ pub fn upfirdn2d(x: &Tensor, k: &Tensor, args: &UpfirdnArgs) -> Result<Tensor, F
                 pad_x1,
                 pad_y0,
                 pad_y1,
+            )
+        }
+    })
+}
+
+/// The scalar arguments of [`filtered_lrelu`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FilteredLreluArgs {
+    /// Upsampling factor (both axes).
+    pub up: i64,
+    /// Downsampling factor (both axes).
+    pub down: i64,
+    /// Padding of the upsampled signal `[x0, x1, y0, y1]` (negative values crop).
+    pub padding: [i64; 4],
+    /// Scale after the leaky ReLU.
+    pub gain: f64,
+    /// Negative slope of the leaky ReLU.
+    pub slope: f64,
+    /// Clamp after the gain to `[-clamp, clamp]`; `None` for no clamp.
+    pub clamp: Option<f64>,
+}
+
+/// `filtered_lrelu` on `x [N, C, H, W]` as one fused differentiable op: add the bias `b [C]`,
+/// upsample with the correlation kernel `fu` (zero insertion, padding; the gain `up²` already in
+/// it), `lrelu · gain` and the clamp, then `fd` and every `down`-th sample. Kernels are 1-D
+/// (separable, each pass with these taps) or 2-D, already flipped and scaled; they get no gradient.
+/// The forward saves a mask of the activation's branches for the backward, which is first-order
+/// only: a gradient of its gradient is an error (StyleGAN3 never needs one, see
+/// `kernels/api.cpp`). Float32/float64 on the CPU, also float16 on CUDA.
+pub fn filtered_lrelu(
+    x: &Tensor,
+    fu: &Tensor,
+    fd: &Tensor,
+    b: Option<&Tensor>,
+    args: &FilteredLreluArgs,
+) -> Result<Tensor, FusedError> {
+    let [pad_x0, pad_x1, pad_y0, pad_y1] = args.padding;
+    let clamp = args.clamp.unwrap_or(-1.0);
+    let b_ptr = b.map_or(std::ptr::null(), |b| b.as_ptr().cast::<c_void>());
+    call(|out| {
+        // SAFETY: the tensors outlive the call.
+        unsafe {
+            kimg_filtered_lrelu(
+                out,
+                x.as_ptr().cast(),
+                fu.as_ptr().cast(),
+                fd.as_ptr().cast(),
+                b_ptr,
+                args.up,
+                args.down,
+                pad_x0,
+                pad_x1,
+                pad_y0,
+                pad_y1,
+                args.gain,
+                args.slope,
+                clamp,
             )
         }
     })

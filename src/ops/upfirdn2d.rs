@@ -130,7 +130,7 @@ fn flipped(f: &Tensor) -> Tensor {
 
 /// The filter `f` as a correlation kernel: flipped for a true convolution, as is when
 /// `flip_filter` asks for a correlation.
-fn correlation_kernel(f: Tensor, flip_filter: bool) -> Tensor {
+pub(crate) fn correlation_kernel(f: Tensor, flip_filter: bool) -> Tensor {
     if flip_filter { f } else { flipped(&f) }
 }
 

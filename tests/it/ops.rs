@@ -484,8 +484,13 @@ fn lowpass_filter_design_matches_firwin_and_the_radial_filters() {
     eprintln!("ops_lowpass_filters worst relative error {worst:.2e}");
 }
 
-#[test]
-fn filtered_lrelu_matches_every_case() {
+/// A `filtered_lrelu`: the dispatching op, or one implementation of it.
+pub(crate) type FilteredLreluOp =
+    dyn Fn(&Tensor, Option<&Tensor>, Option<&Tensor>, Option<&Tensor>, &FilteredLrelu) -> Tensor;
+
+/// Every case of `ops_filtered_lrelu` through `op`: outputs within `OUT_TOL`, the gradients of `x`
+/// and `b` within `GRAD_TOL`. Returns the worst relative error.
+pub(crate) fn check_filtered_lrelu_fixture(op: &FilteredLreluOp) -> f64 {
     let fx = Fixture::load("ops_filtered_lrelu");
     let mut worst = 0f64;
     for case in fx.cases() {
@@ -504,7 +509,7 @@ fn filtered_lrelu_matches_every_case() {
             clamp: kw["clamp"].as_f64(),
             flip_filter: kw["flip_filter"].as_bool().unwrap_or(false),
         };
-        let out = filtered_lrelu(&x, fu.as_ref(), fd.as_ref(), Some(&b), &options);
+        let out = op(&x, fu.as_ref(), fd.as_ref(), Some(&b), &options);
         worst = worst.max(assert_close(name, &out, &fx.t(name), OUT_TOL));
         let g = grads(&out, &fx.t(case["cotangent"].as_str().unwrap()), &[&x, &b]);
         for (i, key) in ["x", "b"].iter().enumerate() {
@@ -516,5 +521,11 @@ fn filtered_lrelu_matches_every_case() {
             ));
         }
     }
+    worst
+}
+
+#[test]
+fn filtered_lrelu_matches_every_case() {
+    let worst = check_filtered_lrelu_fixture(&filtered_lrelu);
     eprintln!("ops_filtered_lrelu worst relative error {worst:.2e}");
 }
