@@ -15,8 +15,8 @@ It compiles kernels/ with the torch in use (scripts/kernel_ext.py; no ninja need
 fused ops through the C interface that kimg's Rust code calls (kernels/python/torch_ops.cpp). Three
 implementations: `composed` -- plain torch ops written here from the op definitions (what kimg's
 reference path does); `fused` -- kimg's fused bias_act and upfirdn2d, filtered_lrelu composed of
-them (what kimg runs on CUDA today); `fused_kernel` -- filtered_lrelu as its own fused kernel, when
-the kernels have one. It
+them (what kimg ran on CUDA before the fused filtered_lrelu); `fused_kernel` -- filtered_lrelu as its
+own fused kernel (what kimg runs on CUDA now). It
 
 - checks every fused op (bias_act, upfirdn2d, filtered_lrelu on the geometry of StyleGAN3-T and -R
   layers, odd sizes, non-contiguous inputs) against the composition in float64: values and the
@@ -115,7 +115,7 @@ class Fused:
 
 
 class FusedKernel(Fused):
-    """kimg's kernels with filtered_lrelu as one fused op (when the kernels have it)."""
+    """kimg's kernels with filtered_lrelu as one fused op."""
 
     name = "fused_kernel"
 
@@ -341,15 +341,10 @@ def check(case, ops, dtype, device, gen):
     return record
 
 
-def fused_variants():
-    """The fused implementations the kernels offer: the ops, and filtered_lrelu's own kernel."""
-    return [Fused] + ([FusedKernel] if torch.ops.kimg.has_filtered_lrelu() else [])
-
-
 def run_checks(device, configs, seed):
     gen = torch.Generator().manual_seed(seed)
     cases = [(c, Fused) for c in bias_act_cases(gen) + upfirdn2d_cases(gen)]
-    cases += [(c, ops) for c in filtered_lrelu_cases(gen, configs) for ops in fused_variants()]
+    cases += [(c, ops) for c in filtered_lrelu_cases(gen, configs) for ops in (Fused, FusedKernel)]
     dtypes = [torch.float64, torch.float32] + ([torch.float16] if device == "cuda" else [])
     records = []
     for dtype in dtypes:
@@ -401,7 +396,7 @@ def time_layer(config, layer, device, dtype, batch, channels, reps, gen):
               "dtype": str(dtype).replace("torch.", ""), "x": list(x.shape),
               "up": layer["up"], "down": layer["down"], "up_taps": layer["up_taps"],
               "down_taps": layer["down_taps"], "radial_down": layer["radial"]}
-    for ops in [Composed, *fused_variants()]:
+    for ops in (Composed, Fused, FusedKernel):
         def forward(ops=ops):
             with torch.no_grad():
                 return filtered_lrelu(ops, x, b=b, **kwargs)
@@ -428,7 +423,7 @@ def time_layer(config, layer, device, dtype, batch, channels, reps, gen):
         record[ops.name] = {"fwd_ms": fwd, "fwd_bwd_ms": both, "fwd_peak_mib": fwd_peak,
                             "fwd_bwd_peak_mib": both_peak}
         log(f"{where} fwd {fwd:9.2f} ms  fwd+bwd {both:9.2f} ms")
-    for ops in fused_variants():
+    for ops in (Fused, FusedKernel):
         for figure in ("fwd", "fwd_bwd"):
             mine, composed = record[ops.name], record["composed"]
             if "error" not in mine and "error" not in composed:
@@ -519,9 +514,10 @@ def parse_args():
     parser.add_argument("--reps", type=int, default=None,
                         help="timed runs per figure (default 10 on CUDA, 2 on the CPU)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--budget-s", type=float, default=360.0,
+    parser.add_argument("--budget-s", type=float, default=None,
                         help="time no further layer once this many seconds have passed since the "
-                             "start (default 360, so that a GPU run ends within 8 minutes)")
+                             "start (default 360 on CUDA, so that a GPU run ends within 8 minutes; "
+                             "none on the CPU)")
     default_out = (Path(os.environ["OUT"]) if os.environ.get("OUT") else ROOT / "target")
     parser.add_argument("--out", type=Path, default=default_out / "gpu-kernels.json")
     parser.add_argument("--build-dir", help="where to compile (default target/kernel-ext)")
@@ -530,6 +526,8 @@ def parse_args():
         parser.exit(2, "gpu-kernel-check: --device cuda, but torch sees no CUDA device\n")
     if args.device == "cpu" and not args.full:
         args.quick = True
+    if args.budget_s is None:
+        args.budget_s = 360.0 if args.device == "cuda" else math.inf
     if args.reps is None:
         args.reps = 10 if args.device == "cuda" else 2
     return args
@@ -553,7 +551,8 @@ def main():
     log("checks (fused vs the float64 composition of plain torch ops):")
     checks = run_checks(args.device, configs, args.seed)
     checks_s = time.monotonic() - started - build_s
-    log("timings (filtered_lrelu of a layer; composed: plain torch ops, fused: kimg's kernels):")
+    log("timings (filtered_lrelu of a layer; composed: plain torch ops, fused: kimg's bias_act and "
+        "upfirdn2d kernels, fused_kernel: its filtered_lrelu kernel):")
     timings = run_timings(args.device, configs, args, torch.Generator().manual_seed(args.seed),
                           started)
     failed = [c for c in checks if not c["passed"]]

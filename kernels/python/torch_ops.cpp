@@ -15,14 +15,10 @@ char* kimg_bias_act(at::Tensor** out, const at::Tensor* x, const at::Tensor* b, 
 char* kimg_upfirdn2d(at::Tensor** out, const at::Tensor* x, const at::Tensor* k, int64_t up_x,
                      int64_t up_y, int64_t down_x, int64_t down_y, int64_t pad_x0, int64_t pad_x1,
                      int64_t pad_y0, int64_t pad_y1);
-// Weak until every branch has the fused filtered_lrelu: without it the symbol is null and
-// `has_filtered_lrelu()` says so.
-__attribute__((weak)) char* kimg_filtered_lrelu(at::Tensor** out, const at::Tensor* x,
-                                                const at::Tensor* fu, const at::Tensor* fd,
-                                                const at::Tensor* b, int64_t up, int64_t down,
-                                                int64_t pad_x0, int64_t pad_x1, int64_t pad_y0,
-                                                int64_t pad_y1, double gain, double slope,
-                                                double clamp);
+char* kimg_filtered_lrelu(at::Tensor** out, const at::Tensor* x, const at::Tensor* fu,
+                          const at::Tensor* fd, const at::Tensor* b, int64_t up, int64_t down,
+                          int64_t pad_x0, int64_t pad_x1, int64_t pad_y0, int64_t pad_y1,
+                          double gain, double slope, double clamp);
 void kimg_free_error(char* message);
 int kimg_cuda_launchers();
 }
@@ -61,14 +57,11 @@ at::Tensor filtered_lrelu(const at::Tensor& x, const at::Tensor& fu, const at::T
                           const std::optional<at::Tensor>& b, int64_t up, int64_t down,
                           int64_t pad_x0, int64_t pad_x1, int64_t pad_y0, int64_t pad_y1,
                           double gain, double slope, double clamp) {
-  TORCH_CHECK(kimg_filtered_lrelu != nullptr, "these kernels have no fused filtered_lrelu");
   at::Tensor* out = nullptr;
   char* error = kimg_filtered_lrelu(&out, &x, &fu, &fd, b.has_value() ? &*b : nullptr, up, down,
                                     pad_x0, pad_x1, pad_y0, pad_y1, gain, slope, clamp);
   return take(out, error);
 }
-
-bool has_filtered_lrelu() { return kimg_filtered_lrelu != nullptr; }
 
 bool cuda_launchers() { return kimg_cuda_launchers() != 0; }
 
@@ -84,6 +77,5 @@ TORCH_LIBRARY(kimg, m) {
   m.def("filtered_lrelu(Tensor x, Tensor fu, Tensor fd, Tensor? b, int up, int down, int pad_x0,"
         " int pad_x1, int pad_y0, int pad_y1, float gain, float slope, float clamp) -> Tensor",
         &filtered_lrelu);
-  m.def("has_filtered_lrelu() -> bool", &has_filtered_lrelu);
   m.def("cuda_launchers() -> bool", &cuda_launchers);
 }

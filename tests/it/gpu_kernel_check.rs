@@ -123,16 +123,26 @@ fn the_kernel_check_passes_on_the_cpu() {
     assert!(run.status.success(), "the kernel check failed:\n{log}");
     let figures: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let checks = figures["checks"].as_array().unwrap();
-    let ops: std::collections::BTreeSet<&str> =
-        checks.iter().filter_map(|c| c["op"].as_str()).collect();
-    for op in ["bias_act", "upfirdn2d", "filtered_lrelu"] {
-        assert!(ops.contains(op), "no check of {op} in {log}");
+    let checked: std::collections::BTreeSet<(&str, &str)> = checks
+        .iter()
+        .filter_map(|c| Some((c["op"].as_str()?, c["impl"].as_str()?)))
+        .collect();
+    for (op, implementation) in [
+        ("bias_act", "fused"),
+        ("upfirdn2d", "fused"),
+        ("filtered_lrelu", "fused"),
+        ("filtered_lrelu", "fused_kernel"),
+    ] {
+        assert!(
+            checked.contains(&(op, implementation)),
+            "no check of {op} ({implementation}) in {log}"
+        );
     }
     assert!(checks.iter().all(|c| c["passed"] == true), "{log}");
     let timings = figures["timings"].as_array().unwrap();
     assert!(!timings.is_empty(), "no timings in {log}");
     for t in timings {
-        for path in ["composed", "fused"] {
+        for path in ["composed", "fused", "fused_kernel"] {
             let fwd = t[path]["fwd_ms"].as_f64().unwrap_or(0.0);
             assert!(fwd > 0.0, "no {path} forward time in {t}");
         }
