@@ -390,6 +390,8 @@ def time_layer(config, layer, device, dtype, batch, channels, reps, gen):
     size = layer["in_size"]
     x = torch.randn(batch, channels, size, size, generator=gen).to(device, dtype)
     b = torch.randn(channels, generator=gen).to(device, dtype)
+    out = layer["out_size"]
+    dy = torch.randn(batch, channels, out, out, generator=gen).to(device, dtype)
     fu, fd = layer_filters(layer, gen, device)
     kwargs = filtered_lrelu_args(layer, fu, fd, config["conv_clamp"])
     record = {"config": config["name"], "layer": layer["name"], "device": device,
@@ -403,7 +405,6 @@ def time_layer(config, layer, device, dtype, batch, channels, reps, gen):
 
         xg = x.detach().requires_grad_(True)
         bg = b.detach().requires_grad_(True)
-        dy = torch.randn_like(forward())
 
         def forward_backward(ops=ops):
             xg.grad = bg.grad = None
