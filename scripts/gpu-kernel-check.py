@@ -7,7 +7,7 @@ minute to compile on 16 cores, a few to run; no layer is timed once 6 minutes ha
     python3 scripts/gpu-kernel-check.py --device cuda --out $OUT/gpu-kernels.json
 
 On the CPU, as `cargo test --test it gpu_kernel_check::` runs it under `make test` (CPU launchers,
-small shapes; about 50 CPU-seconds to compile, 10 to run):
+small shapes; about a CPU-minute to compile, 15 CPU-seconds to run):
 
     .venv/bin/python scripts/gpu-kernel-check.py --device cpu --quick --out target/kernels.json
 

@@ -62,6 +62,16 @@ def _torch_cuda_home():
     return cpp_extension.CUDA_HOME
 
 
+def _cudart(toolkit):
+    """The CUDA runtime to link: the toolkit's `libcudart.so`, else (PyPI's nvcc beside torch,
+    which ships only the versioned name) its `libcudart.so.<major>`."""
+    for lib in (toolkit / "lib64", toolkit / "lib"):
+        for path in [lib / "libcudart.so", *sorted(lib.glob("libcudart.so.*"))]:
+            if path.is_file():
+                return path
+    raise BuildError(f"no libcudart.so under {toolkit}/lib64 or {toolkit}/lib")
+
+
 def _cuda_archs():
     archs = os.environ.get("KIMG_CUDA_ARCHS")
     if archs:
@@ -101,9 +111,8 @@ class _Plan:
             self.cu_flags += [f"-gencode=arch=compute_{a},code=sm_{a}" for a in archs]
             self.cu_flags.append(f"-gencode=arch=compute_{archs[-1]},code=compute_{archs[-1]}")
             self.cu_sources = sorted(KERNELS.glob("*.cu"))
-            cudart = [p for p in (toolkit / "lib64", toolkit / "lib") if p.is_dir()]
-            self.link += [f"-L{p}" for p in cudart] + [f"-Wl,-rpath,{p}" for p in cudart]
-            self.link += ["-lc10_cuda", "-ltorch_cuda", "-lcudart"]
+            cudart = _cudart(toolkit)
+            self.link += ["-lc10_cuda", "-ltorch_cuda", str(cudart), f"-Wl,-rpath,{cudart.parent}"]
 
     def commands(self, out_dir):
         """`(object, command)` for every source; an object's name holds the hash of its source,
