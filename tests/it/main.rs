@@ -14,6 +14,7 @@ mod data; // datasets, sampler, grids and numpy RNG against the reference fixtur
 mod dataset_check; // kimg dataset check; kimg run refusing bad data before starting any run
 mod equivariance; // the StyleGAN3 equivariance operators against the reference fixture
 mod generate; // kimg generate: seeds, uint8 rule, snapshots of reference weights
+mod gpu_kernel_check; // scripts/gpu-kernel-check.py: its layer table is the schedule; it passes on the CPU
 mod halving; // successive halving end to end: a CPU sweep's rungs, decisions and interruption
 mod kernels; // the fused kernels' CPU launcher against the reference ops
 mod layers; // the layer rule of src/: no module uses one above it
