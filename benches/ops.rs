@@ -1,8 +1,8 @@
 //! Micro-benchmarks of the ops the networks spend their time in, forward and forward + backward,
 //! on CPU tensors of training-like sizes: kimg's reference ops against the polyphase resampling
 //! (what the CPU trains with) and the fused kernels' CPU launcher (the per-element code the CUDA
-//! build runs); then `filtered_lrelu`, reference against polyphase, for layers of a 256²
-//! StyleGAN3-T and -R generator (batch 4, their filters, sizes and paddings).
+//! build runs); then `filtered_lrelu`, reference against polyphase and the fused CPU launcher, for
+//! layers of a 256² StyleGAN3-T and -R generator (batch 4, their filters, sizes and paddings).
 //!
 //! `cargo bench --bench ops` (or `make bench`) prints Markdown tables for BENCHMARKS.md. Times
 //! are the calling thread's CPU time (run with `OMP_NUM_THREADS=1` to count all of an op's work).
