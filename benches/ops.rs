@@ -24,6 +24,10 @@ use tch::{Device, Kind, Tensor};
 /// An op under test: input → output.
 type Op<'a> = Box<dyn Fn(&Tensor) -> Tensor + 'a>;
 
+/// A row of the op table: name, input shape, the reference op, its polyphase form (resampling
+/// only) and the fused op.
+type Case<'a> = (&'a str, [i64; 4], Op<'a>, Option<Op<'a>>, Op<'a>);
+
 /// CPU seconds this thread has run (`/proc/thread-self/schedstat`), or the wall clock's seconds
 /// since the first call where that file cannot be read.
 fn thread_seconds() -> f64 {
@@ -77,7 +81,7 @@ fn op_table(reps: usize, shrink: i64) {
     let taps4 = Tensor::from_slice(&[1.0f32, 3.0, 3.0, 1.0]) / 8.0;
     let taps12 = Tensor::rand([12], (Kind::Float, Device::Cpu)) / 6.0;
     let (one, two) = (Factor::from(1), Factor::from(2));
-    let mut cases: Vec<(&str, [i64; 4], Op<'_>, Option<Op<'_>>, Op<'_>)> = vec![(
+    let mut cases: Vec<Case<'_>> = vec![(
         "bias_act lrelu",
         [16, 128, 64, 64],
         Box::new(|x| bias_act_reference(x, Some(&bias), &lrelu)),
