@@ -5,12 +5,14 @@
 //! Upsampling before the activation and low-pass filtering after it keep the aliasing that a
 //! pointwise nonlinearity creates below the output's Nyquist limit.
 
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::bias_act::{Activation, BiasAct, bias_act};
 use super::fused::{self, FilteredLreluArgs, FusedError};
 use super::implementation::Impl;
-use super::upfirdn2d::{Factor, Padding, Resampling, correlation_kernel, filter_size, upfirdn2d};
+use super::upfirdn2d::{
+    Factor, Padding, Resampling, filter_size, fused_kind, pass_kernel, upfirdn2d,
+};
 
 /// Options of [`filtered_lrelu`] besides the tensors.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -99,27 +101,10 @@ pub fn filtered_lrelu_fused(
         slope,
         clamp,
     };
-    let ku = fused_kernel(x, fu, up_gain, flip_filter);
-    let kd = fused_kernel(x, fd, 1.0, flip_filter);
+    let on = (fused_kind(x), x.device());
+    let ku = pass_kernel(fu, up_gain, flip_filter, on);
+    let kd = pass_kernel(fd, 1.0, flip_filter, on);
     fused::filtered_lrelu(x, &ku, &kd, b, &args)
-}
-
-/// The correlation kernel the fused op takes for the filter `f` with an overall `gain`: a 1-D
-/// filter stays 1-D with `√gain` per pass, a 2-D one gets `gain`, no filter is the 1×1 kernel
-/// `[gain]`; in float32 (float64 for float64 `x`) on `x`'s device.
-fn fused_kernel(x: &Tensor, f: Option<&Tensor>, gain: f64, flip_filter: bool) -> Tensor {
-    let kind = if x.kind() == Kind::Double {
-        Kind::Double
-    } else {
-        Kind::Float
-    };
-    match f {
-        None => Tensor::full([1, 1], gain, (kind, x.device())),
-        Some(f) => {
-            let scale = if f.dim() == 1 { gain.sqrt() } else { gain };
-            correlation_kernel(f.to_kind(kind).to_device(x.device()) * scale, flip_filter)
-        }
-    }
 }
 
 /// [`filtered_lrelu`] as the reference computes it: `bias_act`, `upfirdn2d`, `bias_act`,

@@ -136,6 +136,36 @@ pub(crate) fn correlation_kernel(f: Tensor, flip_filter: bool) -> Tensor {
     if flip_filter { f } else { flipped(&f) }
 }
 
+/// The correlation kernel one pass takes for the filter `f` with an overall `gain`: `gain` on a
+/// 2-D filter, `√gain` on a 1-D one (applied twice, along x and along y), the 1×1 kernel `[gain]`
+/// for none; detached (the filter gets no gradient), in `kind` on `device`.
+pub(crate) fn pass_kernel(
+    f: Option<&Tensor>,
+    gain: f64,
+    flip_filter: bool,
+    (kind, device): (Kind, tch::Device),
+) -> Tensor {
+    match f {
+        None => Tensor::full([1, 1], gain, (kind, device)),
+        Some(f) => {
+            let scale = if f.dim() == 1 { gain.sqrt() } else { gain };
+            correlation_kernel(
+                f.detach().to_kind(kind).to_device(device) * scale,
+                flip_filter,
+            )
+        }
+    }
+}
+
+/// The dtype the fused kernels compute `x` with: float64 for float64, else float32.
+pub(crate) fn fused_kind(x: &Tensor) -> Kind {
+    if x.kind() == Kind::Double {
+        Kind::Double
+    } else {
+        Kind::Float
+    }
+}
+
 /// `(fw, fh)` of a filter: 1×1 for none, `(n, n)` for a 1-D filter.
 pub fn filter_size(f: Option<&Tensor>) -> (i64, i64) {
     match f {
@@ -169,19 +199,9 @@ pub fn upfirdn2d_fused(
     resampling: Resampling,
 ) -> Result<Tensor, FusedError> {
     let (up, down, padding) = (resampling.up, resampling.down, resampling.padding);
-    let kind = if x.kind() == Kind::Double {
-        Kind::Double
-    } else {
-        Kind::Float
-    };
+    let on = (fused_kind(x), x.device());
     let Some(taps) = f.filter(|f| f.dim() == 1) else {
-        let k = match f {
-            None => Tensor::full([1, 1], resampling.gain, (kind, x.device())),
-            Some(f) => correlation_kernel(
-                f.to_kind(kind).to_device(x.device()) * resampling.gain,
-                resampling.flip_filter,
-            ),
-        };
+        let k = pass_kernel(f, resampling.gain, resampling.flip_filter, on);
         let args = UpfirdnArgs {
             up: [up.x, up.y],
             down: [down.x, down.y],
@@ -189,10 +209,7 @@ pub fn upfirdn2d_fused(
         };
         return fused::upfirdn2d(x, &k, &args);
     };
-    let taps = correlation_kernel(
-        taps.to_kind(kind).to_device(x.device()) * resampling.gain.powf(0.5),
-        resampling.flip_filter,
-    );
+    let taps = pass_kernel(Some(taps), resampling.gain, resampling.flip_filter, on);
     let along_x = UpfirdnArgs {
         up: [up.x, 1],
         down: [down.x, 1],
@@ -222,10 +239,7 @@ pub fn upfirdn2d_polyphase(x: &Tensor, f: Option<&Tensor>, resampling: Resamplin
         flip_filter,
         gain,
     } = resampling;
-    let kernel = |f: &Tensor, exponent: f64| {
-        let f = f.detach().to_device(x.device()) * gain.powf(exponent);
-        correlation_kernel(f.to_kind(x.kind()), flip_filter)
-    };
+    let kernel = |f: Option<&Tensor>| pass_kernel(f, gain, flip_filter, (x.kind(), x.device()));
     match f {
         None if up == Factor::from(1) => {
             let y = pad_or_crop(x, padding);
@@ -236,13 +250,8 @@ pub fn upfirdn2d_polyphase(x: &Tensor, f: Option<&Tensor>, resampling: Resamplin
             };
             if gain == 1.0 { y } else { y * gain }
         }
-        None => {
-            let k = Tensor::full([1, 1], gain, (x.kind(), x.device()));
-            polyphase_pass(x, &k, up, down, padding)
-        }
-        Some(f) if f.dim() == 2 => polyphase_pass(x, &kernel(f, 1.0), up, down, padding),
-        Some(f) => {
-            let taps = kernel(f, 0.5);
+        Some(f) if f.dim() == 1 => {
+            let taps = kernel(Some(f));
             let along_x = polyphase_pass(
                 x,
                 &taps.unsqueeze(0),
@@ -258,6 +267,8 @@ pub fn upfirdn2d_polyphase(x: &Tensor, f: Option<&Tensor>, resampling: Resamplin
                 Padding::new(0, 0, padding.y0, padding.y1),
             )
         }
+        // No filter (with upsampling) or a 2-D one: a single pass.
+        _ => polyphase_pass(x, &kernel(f), up, down, padding),
     }
 }
 
