@@ -76,10 +76,7 @@ pub(crate) fn run(args: &ExplainArgs) -> Result<ExitCode, Error> {
     let record = RunRecord::read(&dir).map_err(|e| Error::Usage(e.to_string()))?;
     let document = std::fs::read(dir.join(IDENTITY_FILE))
         .map_err(|e| Error::io(format!("reading {}", dir.join(IDENTITY_FILE).display()), e))?;
-    let hash: String = Sha256::digest(&document)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = format!("{:x}", Sha256::digest(&document));
     let json: serde_json::Value = serde_json::from_slice(&document)
         .map_err(|e| Error::Usage(format!("{IDENTITY_FILE}: {e}")))?;
     let mut lines = Vec::new();

@@ -527,11 +527,7 @@ impl Dataset {
                 entries.iter().for_each(|e| hasher.update(e.as_bytes()));
             }
         }
-        Ok(hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(format!("{:x}", hasher.finalize()))
     }
 }
 

@@ -78,6 +78,10 @@ pub struct Layers {
     pub merged: ManifestWire,
     /// The display name of the top layer (the manifest file, or `command line`).
     pub top: String,
+    /// The same layers with every file's `[sweep]` table left out: what each run of a sweep layers
+    /// its values over (the sweep is checked once, with the base run, and would otherwise be
+    /// cloned, merged and deserialised again for every run).
+    per_run: Figment,
 }
 
 /// Where a value came from.
@@ -120,13 +124,13 @@ impl Layers {
         stack.finish(Some(options), overrides)
     }
 
-    /// These layers with `overrides` applied on top, as if they had followed the overrides these
-    /// layers were loaded with: `from_manifest(path, a)` then `with_overrides(b)` equals
-    /// `from_manifest(path, a ++ b)`, without reading and checking the files again (a sweep
-    /// resolves every run this way).
+    /// One run of a sweep: these layers without the `[sweep]` table and with `overrides` applied
+    /// on top, as if they had followed the overrides these layers were loaded with:
+    /// `from_manifest(path, a)` then `with_overrides(b)` equals `from_manifest(path, a ++ b)` less
+    /// its sweep, without reading and checking the files again.
     pub fn with_overrides(&self, overrides: &[Override]) -> Result<Layers, ManifestErrors> {
         let mut errors = Vec::new();
-        let figment = merge_overrides(self.figment.clone(), overrides, &mut errors);
+        let figment = merge_overrides(self.per_run.clone(), overrides, &mut errors);
         if !errors.is_empty() {
             for error in &mut errors {
                 error.chain.clone_from(&self.chain);
@@ -135,6 +139,7 @@ impl Layers {
         }
         let merged = extract(&figment, &self.top)?;
         Ok(Layers {
+            per_run: figment.clone(),
             figment,
             files: self.files.clone(),
             chain: self.chain.clone(),
@@ -273,28 +278,22 @@ impl Stack {
     ) -> Result<Layers, ManifestErrors> {
         let chain: Vec<String> = self.files.iter().map(|f| f.display.clone()).collect();
         self.files.reverse();
-        let mut figment = Figment::new();
-        for file in &self.files {
-            figment = figment.merge(FileLayer::new(file));
-        }
-        let mut top = self
-            .files
-            .last()
-            .map(|f| f.display.clone())
-            .unwrap_or_default();
-        if let Some(options) = options {
-            top = "command line".to_string();
-            figment = figment.merge(Named::serialized(&top, options));
-        }
-        figment = figment.merge(
-            Env::prefixed(env_vars::CONFIG_PREFIX)
-                .filter(|key| {
-                    let key = key.as_str().to_ascii_lowercase();
-                    key.starts_with("train__") || key.starts_with("data__")
-                })
-                .split("__"),
+        let top = match options {
+            Some(_) => "command line".to_string(),
+            None => self
+                .files
+                .last()
+                .map(|f| f.display.clone())
+                .unwrap_or_default(),
+        };
+        let figment = layered(
+            &self.files,
+            Sweep::Keep,
+            options,
+            &top,
+            overrides,
+            &mut self.errors,
         );
-        figment = merge_overrides(figment, overrides, &mut self.errors);
         for error in &mut self.errors {
             error.chain.clone_from(&chain);
         }
@@ -302,14 +301,59 @@ impl Stack {
             return Err(ManifestErrors(self.errors));
         }
         let merged = extract(&figment, &top)?;
+        // The overrides were checked above: the same errors again would be thrown away.
+        let per_run = layered(
+            &self.files,
+            Sweep::Drop,
+            options,
+            &top,
+            overrides,
+            &mut Vec::new(),
+        );
         Ok(Layers {
             figment,
             files: self.files,
             chain,
             merged,
             top,
+            per_run,
         })
     }
+}
+
+/// Whether the files' `[sweep]` tables enter a figment.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sweep {
+    Keep,
+    Drop,
+}
+
+/// Every layer in precedence order: `files` (base first), the command-line `options` (named
+/// `top`), the environment, then `overrides`; an unknown override key is recorded in `errors`.
+fn layered(
+    files: &[SourceFile],
+    sweep: Sweep,
+    options: Option<&ManifestWire>,
+    top: &str,
+    overrides: &[Override],
+    errors: &mut Vec<ManifestError>,
+) -> Figment {
+    let mut figment = Figment::new();
+    for file in files {
+        figment = figment.merge(FileLayer::new(file, sweep));
+    }
+    if let Some(options) = options {
+        figment = figment.merge(Named::serialized(top, options));
+    }
+    figment = figment.merge(
+        Env::prefixed(env_vars::CONFIG_PREFIX)
+            .filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                key.starts_with("train__") || key.starts_with("data__")
+            })
+            .split("__"),
+    );
+    merge_overrides(figment, overrides, errors)
 }
 
 /// `figment` with `overrides` merged on top, in order; an unknown key is recorded in `errors`.
@@ -557,9 +601,14 @@ struct FileLayer {
 }
 
 impl FileLayer {
-    fn new(file: &SourceFile) -> FileLayer {
+    fn new(file: &SourceFile, sweep: Sweep) -> FileLayer {
         // The file already parsed in `check_file`; an error here would be a broken invariant.
-        let data = Toml::string(&file.text).data().unwrap_or_default();
+        let mut data = Toml::string(&file.text).data().unwrap_or_default();
+        if sweep == Sweep::Drop {
+            for dict in data.values_mut() {
+                dict.remove("sweep");
+            }
+        }
         FileLayer {
             name: file.display.clone(),
             data,

@@ -73,7 +73,7 @@ pub fn render_text(spec: &ExperimentSpec, layers: &Layers) -> String {
         text.push_str(&format!("{line:<width$} # {}\n", entry.origin));
     }
     if let Some(sweep) = &spec.sweep {
-        let table = toml::to_string(sweep).unwrap_or_default();
+        let table = toml::to_string(sweep.as_ref()).unwrap_or_default();
         text.push_str("\n[sweep]\n");
         text.push_str(&table);
     }
@@ -93,7 +93,7 @@ pub fn render_json(spec: &ExperimentSpec, layers: &Layers) -> Value {
     let sweep = spec
         .sweep
         .as_ref()
-        .map(|s| serde_json::to_value(s).expect("sweeps serialise"));
+        .map(|s| serde_json::to_value(s.as_ref()).expect("sweeps serialise"));
     json!({
         "name": spec.name,
         "chain": layers.chain,

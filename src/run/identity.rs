@@ -10,8 +10,6 @@
 //! The document is JSON with sorted keys; numbers keep their schema type (a float key written `2`
 //! or `2.0` in TOML hashes the same), floats are printed shortest-round-trip.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -49,18 +47,6 @@ impl RunIdentity {
     }
 }
 
-fn sorted(value: Value) -> Value {
-    match value {
-        Value::Object(map) => {
-            let sorted: BTreeMap<String, Value> =
-                map.into_iter().map(|(k, v)| (k, sorted(v))).collect();
-            Value::Object(sorted.into_iter().collect())
-        }
-        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
-        other => other,
-    }
-}
-
 /// The identity of `spec` trained on data with `dataset_fingerprint` (`None` when the dataset is
 /// not readable here: then its path stands in, and the identity is provisional).
 pub fn run_identity(spec: &ExperimentSpec, dataset_fingerprint: Option<&str>) -> RunIdentity {
@@ -85,7 +71,7 @@ pub fn run_identity(spec: &ExperimentSpec, dataset_fingerprint: Option<&str>) ->
                 .unwrap_or_default()
         )),
     };
-    let document = sorted(serde_json::json!({
+    let mut document = serde_json::json!({
         "run_key_version": RUN_KEY_VERSION,
         "train": train,
         "data": {
@@ -95,11 +81,9 @@ pub fn run_identity(spec: &ExperimentSpec, dataset_fingerprint: Option<&str>) ->
             "resolution": spec.data.resolution,
             "dataset": dataset,
         },
-    }));
+    });
+    document.sort_all_objects();
     let document = serde_json::to_string_pretty(&document).expect("JSON renders");
-    let hash = Sha256::digest(document.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = format!("{:x}", Sha256::digest(document.as_bytes()));
     RunIdentity { document, hash }
 }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::axes::{axes, cartesian};
 use super::exclude::excluded;
@@ -37,11 +38,11 @@ pub fn expand(manifest: &Path, overrides: &[Override]) -> Result<Vec<RunSpec>, M
                 text: format!("{}={}", s.key, s.value),
             })
             .collect();
-        let mut run_layers = layers.with_overrides(&run_overrides)?;
-        // The sweep was checked with the base run; every run shares it (`--set` cannot set it).
-        run_layers.merged.sweep = None;
+        // Without the sweep, which was checked with the base run and is shared by every run
+        // (`--set` cannot set it).
+        let run_layers = layers.with_overrides(&run_overrides)?;
         let mut run = resolve_run(&run_layers, &stem, combination, &mut resolutions)?;
-        run.spec.sweep = Some(sweep.clone());
+        run.spec.sweep = Some(Arc::clone(&sweep));
         runs.push(run);
     }
     if runs.is_empty() {

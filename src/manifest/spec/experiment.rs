@@ -1,5 +1,7 @@
 //! [`ExperimentSpec`]: a whole experiment resolved, and where resolution starts.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::data::{DataSpec, resolve_data};
@@ -24,9 +26,10 @@ pub struct ExperimentSpec {
     pub data: DataSpec,
     /// Training options and derived values.
     pub train: TrainSpec,
-    /// The validated `[sweep]` table (expansion happens in the sweep module).
+    /// The validated `[sweep]` table (expansion happens in the sweep module); shared, not
+    /// copied, by every run of the sweep.
     #[serde(skip)]
-    pub sweep: Option<SweepWire>,
+    pub sweep: Option<Arc<SweepWire>>,
     /// `[schedule.halving]`, when set: how the sweep's losing runs stop early (scheduling only:
     /// not in a run's identity, nor in `training_options.json`).
     #[serde(skip)]
@@ -75,7 +78,7 @@ impl ExperimentSpec {
                 preset,
                 data: DataSpec { resolution, ..data },
                 train,
-                sweep: wire.sweep.clone(),
+                sweep: wire.sweep.clone().map(Arc::new),
                 halving,
             }),
             _ => Err(ManifestErrors(errors)),
