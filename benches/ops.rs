@@ -58,13 +58,15 @@ fn time(op: &Op<'_>, x: &Tensor, reps: usize) -> (f64, f64) {
     let forward = median_seconds(reps, || {
         let _ = tch::no_grad(|| op(x));
     });
-    let both = median_seconds(reps, || {
-        let x = x.detach().set_requires_grad(true);
-        let y = op(&x);
-        let g = y.ones_like();
-        let _ = Tensor::run_backward(&[&(y * g).sum(Kind::Float)], &[&x], false, false);
-    });
+    let both = median_seconds(reps, || forward_backward(op, x));
     (forward * 1e3, both * 1e3)
+}
+
+/// `op` on `x` and the gradient of its sum with respect to `x`.
+fn forward_backward(op: &Op<'_>, x: &Tensor) {
+    let x = x.detach().set_requires_grad(true);
+    let y = op(&x);
+    let _ = Tensor::run_backward(&[&y.sum(Kind::Float)], &[&x], false, false);
 }
 
 fn main() {
@@ -164,11 +166,45 @@ fn op_table(reps: usize, shrink: i64) {
     }
 }
 
-/// The table of `filtered_lrelu` for layers of a 256² StyleGAN3-T and -R generator at batch 4
-/// (the official configs' `cbase`/`cmax`; R: 1×1 convolutions and radial down filters),
-/// reference against polyphase.
+/// One `filtered_lrelu` layer of the StyleGAN3 table: its filters, options and input.
+struct Layer {
+    label: String,
+    shape: [i64; 4],
+    up_filter: Option<Tensor>,
+    down_filter: Option<Tensor>,
+    bias: Tensor,
+    options: FilteredLrelu,
+}
+
+impl Layer {
+    /// The layer through `implementation`.
+    fn op(&self, implementation: Impl) -> Op<'_> {
+        Box::new(move |x: &Tensor| {
+            with_impl(implementation, || {
+                filtered_lrelu(
+                    x,
+                    self.up_filter.as_ref(),
+                    self.down_filter.as_ref(),
+                    Some(&self.bias),
+                    &self.options,
+                )
+            })
+        })
+    }
+
+    fn input(&self) -> Tensor {
+        Tensor::randn(self.shape, (Kind::Float, Device::Cpu))
+    }
+}
+
+/// The paths of the StyleGAN3 table, in its column order.
+const PATHS: [Impl; 3] = [Impl::Reference, Impl::Polyphase, Impl::Fused];
+
+/// Layers 2, 7, 10 and 13 of a 256² StyleGAN3-T and -R generator at batch 4 (the official configs'
+/// `cbase`/`cmax`; R: 1×1 convolutions and radial down filters), with the filters the networks
+/// design for them; channels and batch divided by `shrink`.
 #[expect(clippy::cast_precision_loss, reason = "small sampling rates")]
-fn stylegan3_table(reps: usize, shrink: i64) {
+fn stylegan3_layers(shrink: i64) -> Vec<Layer> {
     let t = Stylegan3Config {
         channel_base: 32768,
         channel_max: 512,
@@ -181,15 +217,10 @@ fn stylegan3_table(reps: usize, shrink: i64) {
         use_radial_filters: true,
         ..t.clone()
     };
-    println!();
-    println!(
-        "| layer | input | up, down, taps | fwd ms: reference | polyphase | fused | ratio \
-         | fwd+bwd ms: reference | polyphase | fused | ratio |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for (cfg, config, layers) in [("T", &t, [2, 7, 10, 13]), ("R", &r, [2, 7, 10, 13])] {
+    let mut layers = Vec::new();
+    for (cfg, config) in [("T", &t), ("R", &r)] {
         let (_, specs) = config.schedule();
-        for index in layers {
+        for index in [2, 7, 10, 13] {
             let spec = &specs[index];
             let design = |taps: i64, cutoff: f64, half_width: f64, radial: bool| {
                 design_lowpass_filter(
@@ -201,48 +232,130 @@ fn stylegan3_table(reps: usize, shrink: i64) {
                 )
                 .map(|f| f.to_tensor())
             };
-            let fu = design(spec.up_taps, spec.in_cutoff, spec.in_half_width, false);
-            let fd = design(
-                spec.down_taps,
-                spec.out_cutoff,
-                spec.out_half_width,
-                spec.down_radial,
-            );
-            let options = FilteredLrelu {
-                up: spec.up,
-                down: spec.down,
-                padding: spec.padding,
-                clamp: Some(256.0),
-                ..FilteredLrelu::default()
-            };
             let size = spec.in_size + spec.conv_kernel - 1;
             let shape = [4 / shrink.min(4), spec.out_channels / shrink, size, size];
-            let x = Tensor::randn(shape, (Kind::Float, Device::Cpu));
-            let bias = Tensor::randn([shape[1]], (Kind::Float, Device::Cpu));
-            let with = |implementation: Impl| -> Op<'_> {
-                let (fu, fd, bias) = (fu.as_ref(), fd.as_ref(), &bias);
-                Box::new(move |x: &Tensor| {
-                    with_impl(implementation, || {
-                        filtered_lrelu(x, fu, fd, Some(bias), &options)
-                    })
-                })
-            };
-            let (ref_fwd, ref_both) = time(&with(Impl::Reference), &x, reps);
-            let (poly_fwd, poly_both) = time(&with(Impl::Polyphase), &x, reps);
-            let (fused_fwd, fused_both) = time(&with(Impl::Fused), &x, reps);
             let radial = if spec.down_radial { " radial" } else { "" };
-            println!(
-                "| {cfg} {} | {shape:?} | {}, {}, {}/{}{radial} | {ref_fwd:.1} | {poly_fwd:.1} \
-                 | {fused_fwd:.1} | {:.2}× | {ref_both:.1} | {poly_both:.1} | {fused_both:.1} \
-                 | {:.2}× |",
-                spec.name,
-                spec.up,
-                spec.down,
-                spec.up_taps,
-                spec.down_taps,
-                ref_fwd / poly_fwd,
-                ref_both / poly_both,
-            );
+            layers.push(Layer {
+                label: format!(
+                    "{cfg} {} | {shape:?} | {}, {}, {}/{}{radial}",
+                    spec.name, spec.up, spec.down, spec.up_taps, spec.down_taps
+                ),
+                shape,
+                up_filter: design(spec.up_taps, spec.in_cutoff, spec.in_half_width, false),
+                down_filter: design(
+                    spec.down_taps,
+                    spec.out_cutoff,
+                    spec.out_half_width,
+                    spec.down_radial,
+                ),
+                bias: Tensor::randn([shape[1]], (Kind::Float, Device::Cpu)),
+                options: FilteredLrelu {
+                    up: spec.up,
+                    down: spec.down,
+                    padding: spec.padding,
+                    clamp: Some(256.0),
+                    ..FilteredLrelu::default()
+                },
+            });
         }
     }
+    layers
+}
+
+/// The table of `filtered_lrelu` for the layers of [`stylegan3_layers`]: reference against
+/// polyphase and the fused CPU launcher, CPU milliseconds and peak memory.
+///
+/// Times come first for every layer; then each path's forward and forward + backward run once
+/// more for [`peak_mib`], whose change to glibc's allocation policy would otherwise reach the timed
+/// runs.
+fn stylegan3_table(reps: usize, shrink: i64) {
+    let layers = stylegan3_layers(shrink);
+    let times: Vec<[(f64, f64); 3]> = layers
+        .iter()
+        .map(|layer| {
+            let x = layer.input();
+            PATHS.map(|p| time(&layer.op(p), &x, reps))
+        })
+        .collect();
+    println!();
+    println!(
+        "| layer | input | up, down, taps | fwd ms: reference | polyphase | fused | ratio \
+         | fwd+bwd ms: reference | polyphase | fused | ratio | peak MiB fwd / fwd+bwd: \
+         reference | polyphase | fused |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (layer, times) in layers.iter().zip(&times) {
+        let [
+            (ref_fwd, ref_both),
+            (poly_fwd, poly_both),
+            (fused_fwd, fused_both),
+        ] = *times;
+        let x = layer.input();
+        let peak = |work: &dyn Fn()| {
+            peak_mib(work).map_or_else(|| "–".to_string(), |mib| format!("{mib:.0}"))
+        };
+        let peaks: Vec<String> = PATHS
+            .iter()
+            .map(|&p| {
+                let op = layer.op(p);
+                let forward = peak(&|| {
+                    let _ = tch::no_grad(|| op(&x));
+                });
+                format!("{forward} / {}", peak(&|| forward_backward(&op, &x)))
+            })
+            .collect();
+        println!(
+            "| {} | {ref_fwd:.1} | {poly_fwd:.1} | {fused_fwd:.1} | {:.2}× | {ref_both:.1} \
+             | {poly_both:.1} | {fused_both:.1} | {:.2}× | {} |",
+            layer.label,
+            ref_fwd / poly_fwd,
+            ref_both / poly_both,
+            peaks.join(" | "),
+        );
+    }
+}
+
+/// Return every free byte of glibc's heap to the kernel, and from now on have glibc map each
+/// allocation of 64 KiB or more on its own, so that a tensor freed later leaves the resident set
+/// at once instead of staying in the heap for the next one.
+#[expect(
+    unsafe_code,
+    reason = "`mallopt` and `malloc_trim` are memory-safe; libc declares every foreign function unsafe"
+)]
+fn return_free_memory() {
+    // SAFETY: both change nothing but glibc's allocation policy and free lists, under its locks.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+        libc::malloc_trim(0);
+    }
+}
+
+/// How far the resident set grew above its size at the start while `work` ran, in MiB: the
+/// kernel's high-water mark (`VmHWM`, reset through `/proc/self/clear_refs`) against `VmRSS`,
+/// with glibc's free memory returned first ([`return_free_memory`]) so that what `work` allocates
+/// counts even where an earlier run freed it. `None` where `/proc` does not offer that (not
+/// Linux).
+#[expect(clippy::cast_precision_loss, reason = "memory sizes far below 2^52")]
+fn peak_mib(work: &dyn Fn()) -> Option<f64> {
+    return_free_memory();
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    let before = status_kib("VmRSS")?;
+    work();
+    let peak = status_kib("VmHWM")?;
+    Some(peak.saturating_sub(before) as f64 / 1024.0)
+}
+
+/// A `… kB` field of `/proc/self/status`.
+fn status_kib(field: &str) -> Option<u64> {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix(field)?
+                .strip_prefix(':')?
+                .trim()
+                .strip_suffix(" kB")?
+                .parse()
+                .ok()
+        })
 }
