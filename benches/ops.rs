@@ -2,7 +2,8 @@
 //! on CPU tensors of training-like sizes: kimg's reference ops against the polyphase resampling
 //! (what the CPU trains with) and the fused kernels' CPU launcher (the per-element code the CUDA
 //! build runs); then `filtered_lrelu`, reference against polyphase and the fused CPU launcher, for
-//! layers of a 256² StyleGAN3-T and -R generator (batch 4, their filters, sizes and paddings).
+//! layers of a 256² StyleGAN3-T and -R generator (batch 4, their filters, sizes and paddings):
+//! CPU time and peak memory.
 //!
 //! `cargo bench --bench ops` (or `make bench`) prints Markdown tables for BENCHMARKS.md. Times
 //! are the calling thread's CPU time (run with `OMP_NUM_THREADS=1` to count all of an op's work).
