@@ -78,10 +78,11 @@ pub struct Layers {
     pub merged: ManifestWire,
     /// The display name of the top layer (the manifest file, or `command line`).
     pub top: String,
-    /// The same layers with every file's `[sweep]` table left out: what each run of a sweep layers
-    /// its values over (the sweep is checked once, with the base run, and would otherwise be
-    /// cloned, merged and deserialised again for every run).
-    per_run: Figment,
+    /// When the merged layers have a `[sweep]`: the same layers with every file's `[sweep]` table
+    /// left out, what each run of the sweep layers its values over (the sweep is checked once,
+    /// with the base run, and would otherwise be cloned, merged and deserialised again for every
+    /// run). `None` without a sweep: then `figment` is that already.
+    per_run: Option<Figment>,
 }
 
 /// Where a value came from.
@@ -130,7 +131,8 @@ impl Layers {
     /// its sweep, without reading and checking the files again.
     pub fn with_overrides(&self, overrides: &[Override]) -> Result<Layers, ManifestErrors> {
         let mut errors = Vec::new();
-        let figment = merge_overrides(self.per_run.clone(), overrides, &mut errors);
+        let base = self.per_run.as_ref().unwrap_or(&self.figment).clone();
+        let figment = merge_overrides(base, overrides, &mut errors);
         if !errors.is_empty() {
             for error in &mut errors {
                 error.chain.clone_from(&self.chain);
@@ -139,7 +141,7 @@ impl Layers {
         }
         let merged = extract(&figment, &self.top)?;
         Ok(Layers {
-            per_run: figment.clone(),
+            per_run: None,
             figment,
             files: self.files.clone(),
             chain: self.chain.clone(),
@@ -301,15 +303,18 @@ impl Stack {
             return Err(ManifestErrors(self.errors));
         }
         let merged = extract(&figment, &top)?;
-        // The overrides were checked above: the same errors again would be thrown away.
-        let per_run = layered(
-            &self.files,
-            Sweep::Drop,
-            options,
-            &top,
-            overrides,
-            &mut Vec::new(),
-        );
+        // Only a sweep's runs need it. The overrides were checked above: the same errors again
+        // would be thrown away.
+        let per_run = merged.sweep.is_some().then(|| {
+            layered(
+                &self.files,
+                Sweep::Drop,
+                options,
+                &top,
+                overrides,
+                &mut Vec::new(),
+            )
+        });
         Ok(Layers {
             figment,
             files: self.files,
